@@ -1,0 +1,252 @@
+//! `gf check`: the contract's data findings plus the stacks' OpenTofu sources, parsed with a real
+//! HCL parser (hcl-edit), and the compatibility-only assumptions the active stacks must not carry.
+
+use std::path::Path;
+
+use hcl_edit::Span as _;
+use hcl_edit::structure::{Block, Body, Structure};
+
+use crate::contract::{Contract, ContractError, Finding, Severity, Stack};
+
+/// Everything `gf check` found.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Report {
+    /// True when there is no error finding.
+    pub ok: bool,
+    /// Number of errors.
+    pub errors: usize,
+    /// Number of warnings.
+    pub warnings: usize,
+    /// Every finding, in the order found.
+    pub findings: Vec<Finding>,
+}
+
+/// Run every check over the repository at `root`, with `env_vars` the process environment.
+pub fn run(root: &Path, env_vars: &[(String, String)]) -> Result<Report, ContractError> {
+    let (contract, mut findings) = Contract::load_with_findings(root)?;
+    if let Some(c) = &contract {
+        for stack in &c.stacks {
+            findings.extend(check_sources(root, stack));
+        }
+    }
+    findings.extend(env_findings(env_vars));
+    let errors = findings.iter().filter(|f| f.severity == Severity::Error).count();
+    Ok(Report { ok: errors == 0, errors, warnings: findings.len() - errors, findings })
+}
+
+/// Warnings about the process environment: `TF_HTTP_*` is compatibility-only GitLab HTTP state.
+pub fn env_findings(env_vars: &[(String, String)]) -> Vec<Finding> {
+    let mut names: Vec<&str> = env_vars.iter().map(|(k, _)| k.as_str()).filter(|k| k.starts_with("TF_HTTP_")).collect();
+    names.sort_unstable();
+    names
+        .into_iter()
+        .map(|k| {
+            Finding::warning(
+                "tf-http-env",
+                None,
+                None,
+                format!("`{k}` is set: GitLab HTTP state is compatibility-only; gf never passes it to tofu"),
+            )
+        })
+        .collect()
+}
+
+/// Findings of one stack's `*.tf` files: parse errors, the backend block, compatibility-only
+/// assumptions.
+pub fn check_sources(root: &Path, stack: &Stack) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let mut files: Vec<_> = std::fs::read_dir(&stack.dir)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "tf") && p.is_file())
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    let mut s3_backends: Vec<(String, usize)> = Vec::new();
+    let mut parsed_all = true;
+    for path in &files {
+        let rel = path.strip_prefix(root).unwrap_or(path).to_string_lossy().into_owned();
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => {
+                findings.push(Finding::error("unreadable", Some(&rel), None, format!("cannot read: {e}")));
+                parsed_all = false;
+                continue;
+            }
+        };
+        let body = match hcl_edit::parser::parse_body(&text) {
+            Ok(b) => b,
+            Err(e) => {
+                let loc = e.location();
+                findings.push(Finding {
+                    column: Some(loc.column()),
+                    ..Finding::error(
+                        "hcl-parse",
+                        Some(&rel),
+                        Some(loc.line()),
+                        format!("does not parse as HCL: {}", e.message()),
+                    )
+                });
+                parsed_all = false;
+                continue;
+            }
+        };
+        let mut ctx = FileCtx { rel: &rel, text: &text, stack: &stack.name, findings: &mut findings };
+        for block in body.get_blocks("terraform") {
+            for backend in block.body.get_blocks("backend") {
+                let kind = backend.labels.first().map(|l| l.as_str().to_string()).unwrap_or_default();
+                let line = ctx.line(backend.span());
+                match kind.as_str() {
+                    "s3" => {
+                        s3_backends.push((rel.clone(), line.unwrap_or(0)));
+                        if !backend.body.is_empty() {
+                            let names: Vec<String> = backend
+                                .body
+                                .iter()
+                                .map(|s| match s {
+                                    Structure::Attribute(a) => format!("`{}`", a.key.as_str()),
+                                    Structure::Block(b) => format!("`{}` block", b.ident.as_str()),
+                                })
+                                .collect();
+                            ctx.error(
+                                "inline-backend",
+                                line,
+                                format!(
+                                    "`backend \"s3\"` must be an empty partial configuration (gf renders it per environment), found {}",
+                                    names.join(", ")
+                                ),
+                            );
+                        }
+                    }
+                    "http" => ctx.error(
+                        "http-backend",
+                        line,
+                        format!(
+                            "stack `{}` declares `backend \"http\"`: GitLab-managed HTTP state is compatibility-only; active stacks use `backend \"s3\" {{}}`",
+                            stack.name
+                        ),
+                    ),
+                    other => ctx.error(
+                        "backend-type",
+                        line,
+                        format!("`backend \"{other}\"`: active stacks use `backend \"s3\" {{}}` only"),
+                    ),
+                }
+            }
+        }
+        ctx.walk(&body);
+    }
+    if parsed_all {
+        match s3_backends.len() {
+            1 => {}
+            0 => findings.push(Finding::error(
+                "no-s3-backend",
+                Some(&stack.manifest),
+                None,
+                format!("stack `{}` has no `terraform {{ backend \"s3\" {{}} }}` in its `*.tf` files", stack.name),
+            )),
+            _ => {
+                for (file, line) in &s3_backends {
+                    findings.push(Finding::error(
+                        "duplicate-s3-backend",
+                        Some(file),
+                        Some(*line),
+                        format!(
+                            "stack `{}` declares `backend \"s3\"` {} times; exactly one is allowed",
+                            stack.name,
+                            s3_backends.len()
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    findings
+}
+
+struct FileCtx<'a> {
+    rel: &'a str,
+    text: &'a str,
+    stack: &'a str,
+    findings: &'a mut Vec<Finding>,
+}
+
+/// Compatibility-only topics: (needle, code, what it is).
+const COMPAT: &[(&str, &str, &str)] = &[
+    (
+        "attic-cache-dev",
+        "compat-namespace",
+        "the `attic-cache-dev` namespace is compatibility-only (the cache plane is `nix-cache`)",
+    ),
+    ("civo", "compat-civo", "Civo deployment assumptions are compatibility-only (the cluster is on-prem RKE2 `honey`)"),
+    ("liqo", "compat-liqo", "Liqo multi-cluster references are compatibility-only (one cluster, `honey`)"),
+];
+
+impl FileCtx<'_> {
+    fn line(&self, span: Option<std::ops::Range<usize>>) -> Option<usize> {
+        span.map(|r| self.text[..r.start.min(self.text.len())].matches('\n').count() + 1)
+    }
+
+    fn error(&mut self, code: &'static str, line: Option<usize>, message: String) {
+        self.findings.push(Finding::error(code, Some(self.rel), line, message));
+    }
+
+    fn compat(&mut self, haystack: &str, span: Option<&std::ops::Range<usize>>) {
+        let lower = haystack.to_ascii_lowercase();
+        for (needle, code, what) in COMPAT {
+            if lower.contains(needle) {
+                let line = self.line(span.cloned());
+                self.error(code, line, format!("stack `{}`: {what}: `{}`", self.stack, excerpt(haystack)));
+            }
+        }
+    }
+
+    fn walk(&mut self, body: &Body) {
+        for s in body {
+            match s {
+                Structure::Block(b) => self.block(b),
+                Structure::Attribute(a) => {
+                    // The expression's own source text (its span excludes surrounding comments).
+                    let src = a.value.span().and_then(|r| self.text.get(r)).unwrap_or_default().to_string();
+                    self.compat(&src, a.span().as_ref());
+                }
+            }
+        }
+    }
+
+    fn block(&mut self, b: &Block) {
+        let header = std::iter::once(b.ident.as_str().to_string())
+            .chain(b.labels.iter().map(|l| l.as_str().to_string()))
+            .collect::<Vec<_>>()
+            .join(" ");
+        self.compat(&header, b.span().as_ref());
+        self.walk(&b.body);
+    }
+}
+
+fn excerpt(s: &str) -> String {
+    let one_line = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.chars().count() > 80 {
+        format!("{}…", one_line.chars().take(80).collect::<String>())
+    } else {
+        one_line
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warns_about_tf_http_only() {
+        let vars = vec![("TF_HTTP_ADDRESS".to_string(), "x".to_string()), ("PATH".to_string(), "/bin".to_string())];
+        let f = env_findings(&vars);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].severity, Severity::Warning);
+        assert!(f[0].message.contains("TF_HTTP_ADDRESS"));
+        // The value is never echoed.
+        assert!(!f[0].message.contains("\"x\""));
+    }
+}

@@ -1,0 +1,204 @@
+//! Command-line types (clap derive). Parsing only: behaviour lives in the capability modules.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// gf: deploy GloriousFlywheel's OpenTofu stacks onto `honey` by its deployment contract.
+#[derive(Debug, Parser)]
+#[command(name = "gf", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Repository root (the folder holding `stacks/contract.json`); default: walk up from the
+    /// working directory
+    #[arg(short = 'C', long = "root", env = "GF_ROOT", global = true, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+
+    /// Environment name from `stacks/contract.json` (default: the contract's only environment)
+    #[arg(long = "env", env = "ENV", global = true, value_name = "E")]
+    pub env: Option<String>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands of SPEC "Commands".
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List the stacks in dependency order
+    Stacks(JsonFlag),
+    /// Validate the contract, the stack manifests and the stack sources
+    Check(JsonFlag),
+    /// Render a stack's S3 backend file (never a credential)
+    Backend(BackendArgs),
+    /// `tofu init` a stack against its S3 backend
+    Init(LifecycleArgs),
+    /// `tofu plan` a stack and save the plan under `.gf/<env>/<stack>/`
+    Plan(LifecycleArgs),
+    /// Apply a stack's saved plan (drains the heavy Nix lane first for lane stacks)
+    Apply(LifecycleArgs),
+    /// Destroy a stack's resources (asks for the stack name unless `--yes`)
+    Destroy(LifecycleArgs),
+    /// Show a stack's outputs
+    Output(LifecycleArgs),
+    /// Managed-state facts from S3: serial, lineage, resources, lock
+    State(StateArgs),
+    /// Preflight of the environment: context, S3, tofu, cache
+    Doctor(JsonFlag),
+    /// The Attic cache gate
+    #[command(subcommand)]
+    Cache(CacheCommand),
+    /// The heavy Nix lane: shared ARC runner sets drained around the ARC apply
+    #[command(subcommand)]
+    Lane(LaneCommand),
+}
+
+/// `--json`: one JSON document on stdout instead of human output.
+#[derive(Debug, Args, Clone, Copy, Default)]
+pub struct JsonFlag {
+    /// Print one JSON document on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Output forms of `gf backend`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum BackendFormat {
+    /// `.tfbackend` HCL attributes, as passed to `-backend-config`
+    #[default]
+    Tfbackend,
+    /// One JSON object with the same attributes
+    Json,
+}
+
+/// `gf backend`.
+#[derive(Debug, Args)]
+pub struct BackendArgs {
+    /// Stack name
+    pub stack: String,
+    /// Output form
+    #[arg(long, value_enum, default_value_t = BackendFormat::Tfbackend)]
+    pub format: BackendFormat,
+    /// Write `<stack>.<env>.s3.tfbackend` into `stacks/<stack>/`
+    #[arg(long)]
+    pub write: bool,
+    /// Print the Nix store path of the file (as `builtins.toFile` creates it)
+    #[arg(long)]
+    pub nix: bool,
+    /// With `--nix`: also create the file in the local Nix store and check both paths agree
+    #[arg(long, requires = "nix")]
+    pub realise: bool,
+}
+
+/// Arguments shared by `init`, `plan`, `apply`, `destroy` and `output`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct LifecycleArgs {
+    /// Stacks to run, in any order (run in dependency order)
+    #[arg(value_name = "STACK", required_unless_present = "all", conflicts_with = "all")]
+    pub stacks: Vec<String>,
+    /// Every stack of the contract, in dependency order (destroy: reversed)
+    #[arg(long)]
+    pub all: bool,
+    /// Print the run plan (stacks, order, backend, tofu, gates, commands) and run nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Concurrent plans with `--all` or several stacks (applies always run one at a time)
+    #[arg(long, short = 'j', default_value_t = 1, value_name = "N")]
+    pub jobs: usize,
+    /// Accept a state object that does not exist yet (recorded in the plan for its apply)
+    #[arg(long)]
+    pub allow_empty_state: bool,
+    /// `plan`: exit 2 when a plan has changes
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// `destroy`: do not ask for confirmation
+    #[arg(long)]
+    pub yes: bool,
+    /// Run a `requires_cache` stack without the Attic cache gate (loudly)
+    #[arg(long)]
+    pub skip_cache_gate: bool,
+    /// Drain timeout for a lane stack's apply
+    #[arg(long, value_parser = parse_duration, default_value = "30m", value_name = "DURATION")]
+    pub timeout: Duration,
+    /// Print one JSON document on stdout
+    #[arg(long)]
+    pub json: bool,
+    /// Extra arguments passed to tofu after gf's own
+    #[arg(last = true, value_name = "TOFU_ARGS")]
+    pub tofu_args: Vec<String>,
+}
+
+/// `gf state`.
+#[derive(Debug, Args)]
+pub struct StateArgs {
+    /// Stack name
+    pub stack: String,
+    /// Print one JSON document on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `gf cache …`.
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Check that the Attic cache answers and holds the given store paths, signed by a trusted key
+    Check(CacheCheckArgs),
+}
+
+/// `gf cache check`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct CacheCheckArgs {
+    /// Attic endpoint (else `GF_ATTIC_ENDPOINT`, else the contract's `attic.endpoint`)
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
+    /// Cache name (else `GF_ATTIC_CACHE`, else the contract's `attic.cache`)
+    #[arg(long, value_name = "NAME")]
+    pub cache: Option<String>,
+    /// Trusted public key `name:base64` (repeatable; else `GF_ATTIC_TRUSTED_KEYS`, else the contract)
+    #[arg(long = "trusted-key", value_name = "KEY")]
+    pub trusted_keys: Vec<String>,
+    /// File of store paths, one per line (`-` for stdin)
+    #[arg(long, value_name = "FILE|-")]
+    pub paths: Option<PathBuf>,
+    /// Also check the `cache_paths` of this stack
+    #[arg(long, value_name = "STACK")]
+    pub stack: Option<String>,
+    /// Follow References recursively
+    #[arg(long)]
+    pub closure: bool,
+    /// Concurrent requests
+    #[arg(long, default_value_t = 32, value_name = "N")]
+    pub jobs: usize,
+    /// Print one JSON document on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `gf lane …`.
+#[derive(Debug, Subcommand)]
+pub enum LaneCommand {
+    /// Caps, runners and busy jobs of each drained set
+    Status(LaneArgs),
+    /// Drain the shared sets to 0/0 and wait until no job runs on them
+    Drain(LaneArgs),
+    /// Put recorded caps back where they are still 0/0; remove the drain annotation
+    Restore(LaneArgs),
+}
+
+/// Arguments of the `lane` subcommands.
+#[derive(Debug, Args, Clone)]
+pub struct LaneArgs {
+    /// The lane stack (default: the only stack with a `lane`)
+    #[arg(long, value_name = "STACK")]
+    pub stack: Option<String>,
+    /// How long `drain` waits for busy jobs before restoring and exiting 3
+    #[arg(long, value_parser = parse_duration, default_value = "30m", value_name = "DURATION")]
+    pub timeout: Duration,
+    /// Print one JSON document on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("`{s}` is not a duration like `30m` or `90s`: {e}"))
+}

@@ -1,0 +1,2 @@
+//! Locating and running tofu (or terraform).
+// Owned by issue 3 (lifecycle).

@@ -1,0 +1,5 @@
+//! gf's one integration-test binary: every test drives the real `gf` binary.
+
+mod harness;
+
+mod contract;
