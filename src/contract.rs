@@ -640,6 +640,8 @@ pub fn key_problem(key: &str) -> Option<&'static str> {
         Some("it is empty")
     } else if key.trim() != key {
         Some("it has surrounding whitespace")
+    } else if key.chars().any(char::is_control) {
+        Some("it contains a control character")
     } else if key.starts_with('/') {
         Some("it starts with `/`")
     } else if key.split('/').any(str::is_empty) {

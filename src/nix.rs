@@ -66,19 +66,155 @@ pub fn text_store_path(name: &str, text: &[u8]) -> String {
     format!("{STORE_DIR}/{}-{name}", nix32_encode(&compress_hash(&digest, 20)))
 }
 
+/// The program `--realise` runs.
+pub const NIX_INSTANTIATE: &str = "nix-instantiate";
+
+/// How many trailing lines of a failed Nix call's stderr an error carries.
+const STDERR_TAIL_LINES: usize = 20;
+
 /// Errors of talking to Nix.
 #[derive(Debug, thiserror::Error)]
 pub enum NixError {
-    /// Not built yet.
-    #[error("`--realise` is not built yet (issue 6)")]
-    NotBuilt,
+    /// `nix-instantiate` is not on `PATH`.
+    #[error(
+        "`{NIX_INSTANTIATE}` not found on `PATH`: `--realise` needs Nix (Debian: `apt-get install nix-bin`); `--nix` alone prints the path without it"
+    )]
+    Missing,
+    /// Nix could not be started.
+    #[error("cannot run `{}`: {source}", argv.join(" "))]
+    Spawn {
+        /// The command line.
+        argv: Vec<String>,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Talking to the running Nix failed.
+    #[error("`{}`: {source}", argv.join(" "))]
+    Io {
+        /// The command line.
+        argv: Vec<String>,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Nix exited with an error.
+    #[error("`{}` failed ({status}){}", argv.join(" "), tail(.stderr))]
+    Exit {
+        /// The command line.
+        argv: Vec<String>,
+        /// Its exit status.
+        status: std::process::ExitStatus,
+        /// The last lines of its stderr.
+        stderr: String,
+    },
+    /// Nix printed something that is not one JSON string.
+    #[error("`{}` printed `{stdout}`, not a store path", argv.join(" "))]
+    Output {
+        /// The command line.
+        argv: Vec<String>,
+        /// What it printed.
+        stdout: String,
+    },
+    /// Nix made a different path than gf computed.
+    #[error("Nix created `{actual}` but gf computed `{expected}`: gf's store-path computation disagrees with this Nix")]
+    Mismatch {
+        /// gf's path.
+        expected: String,
+        /// Nix's path.
+        actual: String,
+    },
 }
 
-/// Create `builtins.toFile name text` in the local store through `nix` and check its path is
-/// `expected`.
-#[allow(clippy::unused_async)] // Issue 6 runs `nix-instantiate` here.
-pub async fn realise_text(_name: &str, _text: &str, _expected: &str) -> Result<(), NixError> {
-    Err(NixError::NotBuilt)
+fn tail(stderr: &str) -> String {
+    if stderr.trim().is_empty() { String::new() } else { format!(":\n{}", stderr.trim_end()) }
+}
+
+/// A Nix string literal holding exactly `s`: every `\`, `"` and `$` escaped (no interpolation can
+/// start), and line breaks and tabs as escapes.
+pub fn nix_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '\\' | '"' | '$' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Create `builtins.toFile name text` in the local store through `nix-instantiate` and check its
+/// path is `expected`. The expression goes to Nix on stdin, so neither the name nor the text is
+/// ever on a command line.
+pub async fn realise_text(name: &str, text: &str, expected: &str) -> Result<(), NixError> {
+    use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _};
+
+    let args = ["--eval", "--json", "--read-write-mode", "--option", "substituters", "", "-"];
+    let argv: Vec<String> = std::iter::once(NIX_INSTANTIATE).chain(args).map(|a| shown(a)).collect();
+    let mut child = tokio::process::Command::new(NIX_INSTANTIATE)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|source| match source.kind() {
+            std::io::ErrorKind::NotFound => NixError::Missing,
+            _ => NixError::Spawn { argv: argv.clone(), source },
+        })?;
+    let io = |source| NixError::Io { argv: argv.clone(), source };
+
+    let expr = format!("builtins.toFile {} {}\n", nix_string(name), nix_string(text));
+    let mut stdin = child.stdin.take().ok_or_else(|| io(std::io::Error::other("no stdin")))?;
+    let mut stdout = child.stdout.take().ok_or_else(|| io(std::io::Error::other("no stdout")))?;
+    let stderr = child.stderr.take().ok_or_else(|| io(std::io::Error::other("no stderr")))?;
+
+    let write = async move {
+        stdin.write_all(expr.as_bytes()).await?;
+        stdin.shutdown().await
+    };
+    // One store path is printed: read it whole. Stderr streams into a bounded tail.
+    let read_out = async move {
+        let mut out = String::new();
+        stdout.read_to_string(&mut out).await.map(|_| out)
+    };
+    let read_err = async move {
+        let mut lines = tokio::io::BufReader::new(stderr).lines();
+        let mut last = std::collections::VecDeque::with_capacity(STDERR_TAIL_LINES);
+        while let Some(line) = lines.next_line().await? {
+            tracing::debug!(target: "gf::nix", "{line}");
+            if last.len() == STDERR_TAIL_LINES {
+                last.pop_front();
+            }
+            last.push_back(line);
+        }
+        Ok::<_, std::io::Error>(last.into_iter().collect::<Vec<_>>().join("\n"))
+    };
+    let (written, out, err) = tokio::join!(write, read_out, read_err);
+    let status = child.wait().await.map_err(io)?;
+    let stderr = err.map_err(io)?;
+    if !status.success() {
+        return Err(NixError::Exit { argv, status, stderr });
+    }
+    written.map_err(io)?;
+    let stdout = out.map_err(io)?;
+    let actual = serde_json::from_str::<String>(stdout.trim())
+        .map_err(|_| NixError::Output { argv: argv.clone(), stdout: stdout.trim().to_string() })?;
+    if actual != expected {
+        return Err(NixError::Mismatch { expected: expected.to_string(), actual });
+    }
+    Ok(())
+}
+
+/// An argument as shown in messages: the empty string as `''`.
+fn shown(arg: &str) -> String {
+    if arg.is_empty() { "''".to_string() } else { arg.to_string() }
 }
 
 #[cfg(test)]
@@ -92,6 +228,12 @@ mod tests {
             text_store_path("backend-attic-dev.tfbackend", b"bucket = \"x\"\n"),
             "/nix/store/ppzmyfll726fckgg3drpj707ra2nygnh-backend-attic-dev.tfbackend"
         );
+    }
+
+    #[test]
+    fn nix_strings_never_interpolate() {
+        assert_eq!(nix_string(r#"a"b\c${d}$e"#), r#""a\"b\\c\${d}\$e""#);
+        assert_eq!(nix_string("x\ny\tz\r"), r#""x\ny\tz\r""#);
     }
 
     #[test]

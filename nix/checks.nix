@@ -1,0 +1,83 @@
+# `nix flake check`: what each check proves is written in the README's Nix section.
+{
+  pkgs,
+  self,
+  gfLib,
+  gf,
+  tofu,
+}:
+let
+  inherit (pkgs) lib;
+  src = toString self;
+
+  # Ordinary values, and values full of HCL-significant characters (`${`, `%{`, quotes, backslashes).
+  paritySets = [
+    {
+      endpoint = "http://rustfs.nix-cache.svc:9000";
+      bucket = "gf-state";
+    }
+    {
+      endpoint = "http://h:9000/\${x}\"q\\%{y}";
+      bucket = "b\"\\$\${z}";
+      region = "r-%{1}";
+    }
+  ];
+
+  # For one set of values: every stack × environment, gf's bytes against backends.nix's file
+  # (a dependency of this check, so Nix itself wrote it), and gf's `--nix` path against Nix's.
+  parityScript =
+    args:
+    let
+      backends = gfLib.backends args;
+      one = env: stack: b: ''
+        gf -C ${src} backend ${stack} --env ${env} > rendered
+        cmp rendered ${b.path}
+        got=$(gf -C ${src} backend ${stack} --env ${env} --nix)
+        [ "$got" = "${b.path}" ] || { echo "gf says $got, Nix says ${b.path}" >&2; exit 1; }
+        echo "ok ${stack}.${env}" >> $out
+      '';
+    in
+    ''
+      export TOFU_BACKEND_S3_ENDPOINT=${lib.escapeShellArg args.endpoint}
+      export TOFU_BACKEND_S3_BUCKET=${lib.escapeShellArg args.bucket}
+      export TOFU_BACKEND_S3_REGION=${lib.escapeShellArg (args.region or "")}
+    ''
+    + lib.concatStrings (
+      lib.mapAttrsToList (env: stacks: lib.concatStrings (lib.mapAttrsToList (one env) stacks)) backends
+    );
+
+  tofuCheck =
+    name: script:
+    pkgs.runCommand name { nativeBuildInputs = [ tofu ]; } ''
+      export HOME=$TMPDIR TF_IN_AUTOMATION=1 TF_INPUT=0
+      ${script}
+      touch $out
+    '';
+in
+{
+  # The package itself, with its tests (see nix/package.nix for the ones the sandbox cannot run).
+  inherit gf;
+
+  gf-check = pkgs.runCommand "gf-check" { nativeBuildInputs = [ gf ]; } ''
+    gf -C ${src} check
+    touch $out
+  '';
+
+  backends-parity = pkgs.runCommand "gf-backends-parity" { nativeBuildInputs = [ gf ]; } (
+    lib.concatMapStrings parityScript paritySets
+  );
+
+  tofu-fmt = tofuCheck "gf-tofu-fmt" "tofu fmt -check -recursive -diff ${src}/stacks";
+}
+// builtins.listToAttrs (
+  map (stack: {
+    name = "tofu-validate-${stack}";
+    value = tofuCheck "gf-tofu-validate-${stack}" ''
+      cp -r ${src}/stacks/${stack} stack
+      chmod -R u+w stack
+      cd stack
+      tofu init -backend=false
+      tofu validate
+    '';
+  }) gfLib.stacks
+)
