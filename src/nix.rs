@@ -155,10 +155,10 @@ pub fn nix_string(s: &str) -> String {
 pub async fn realise_text(name: &str, text: &str, expected: &str) -> Result<(), NixError> {
     use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _};
 
-    let args = ["--eval", "--json", "--read-write-mode", "--option", "substituters", "", "-"];
-    let argv: Vec<String> = std::iter::once(NIX_INSTANTIATE).chain(args).map(|a| shown(a)).collect();
+    let nix_args = ["--eval", "--json", "--read-write-mode", "--option", "substituters", "", "-"];
+    let argv: Vec<String> = std::iter::once(NIX_INSTANTIATE).chain(nix_args).map(shown).collect();
     let mut child = tokio::process::Command::new(NIX_INSTANTIATE)
-        .args(args)
+        .args(nix_args)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

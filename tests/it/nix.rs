@@ -1,0 +1,561 @@
+//! Issue 6: Nix integration, against the real Nix on this machine (Debian's `nix-bin`).
+//!
+//! Parity: for every stack × environment, gf's `.tfbackend` bytes equal `nix/backends.nix`'s
+//! `text`, and gf's `--nix` path equals backends.nix's `path` and `builtins.toFile` of gf's bytes
+//! as Nix computes it. `--realise` makes the file in the store. The flake: every `.nix` file
+//! parses, flake.lock pins nixpkgs, and the input-less outputs (`lib`, the outputs' shape) are
+//! evaluated by Nix itself through its flake machinery (`nix eval path:…#lib`). What needs
+//! nixpkgs (the package, tofu, devShell, the checks' derivations) cannot be built here.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use serde_json::{Value, json};
+
+use crate::harness::{Repo, copy_dir, gf, repo_root};
+
+const NIXPKGS_REV: &str = "25f538306313eae3927264466c70d7001dcea1df";
+const NIXPKGS_NAR_HASH: &str = "sha256-ZsIrKmhp4vbBXoXXmR/tBXA/UCsAQiJL9vsgZEduhVY=";
+const NIXPKGS_LAST_MODIFIED: u64 = 1_779_796_641;
+
+/// Root without a daemon: every Nix process of this test binary takes the store's sqlite lock,
+/// so Nix calls (and gf runs that call Nix) go one at a time.
+static NIX: Mutex<()> = Mutex::new(());
+
+fn nix_lock() -> MutexGuard<'static, ()> {
+    NIX.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A Nix command; fails the test (never skips) when Nix is not installed.
+fn nix_cmd(program: &str) -> Command {
+    let found = Command::new(program).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status();
+    assert!(
+        found.is_ok_and(|s| s.success()),
+        "`{program}` not found: these tests need Nix; install Debian's nix-bin (`apt-get install nix-bin`), or run scripts/test.sh, which does"
+    );
+    let mut cmd = Command::new(program);
+    cmd.args(["--option", "substituters", ""]);
+    cmd
+}
+
+/// Run a Nix command to completion: stdout on success, stderr on failure.
+fn run_nix(mut cmd: Command) -> Result<String, String> {
+    let _guard = nix_lock();
+    let out = cmd.output().expect("run nix");
+    if out.status.success() {
+        Ok(String::from_utf8(out.stdout).unwrap())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// `nix-instantiate --eval --strict --json -E EXPR --argstr K V…`, parsed.
+fn eval(expr: &str, args: &[(&str, &str)]) -> Result<Value, String> {
+    let mut cmd = nix_cmd("nix-instantiate");
+    cmd.args(["--eval", "--strict", "--json", "-E", expr]);
+    for (k, v) in args {
+        cmd.args(["--argstr", k, v]);
+    }
+    run_nix(cmd).map(|s| serde_json::from_str(&s).unwrap())
+}
+
+#[track_caller]
+fn eval_ok(expr: &str, args: &[(&str, &str)]) -> Value {
+    eval(expr, args).unwrap_or_else(|e| panic!("nix-instantiate -E {expr}: {e}"))
+}
+
+fn nix_file(rel: &str) -> String {
+    repo_root().join(rel).display().to_string()
+}
+
+/// Where the state backend is, as gf reads it from its environment and backends.nix from its
+/// arguments.
+#[derive(Clone)]
+struct Vals {
+    endpoint: String,
+    bucket: String,
+    region: Option<String>,
+}
+
+impl Vals {
+    fn plain() -> Self {
+        Self { endpoint: "http://rustfs.nix-cache.svc:9000".into(), bucket: "gf-state".into(), region: None }
+    }
+
+    fn gf_env(&self) -> Vec<(&'static str, String)> {
+        let mut env =
+            vec![("TOFU_BACKEND_S3_ENDPOINT", self.endpoint.clone()), ("TOFU_BACKEND_S3_BUCKET", self.bucket.clone())];
+        if let Some(r) = &self.region {
+            env.push(("TOFU_BACKEND_S3_REGION", r.clone()));
+        }
+        env
+    }
+}
+
+/// `import nix/backends.nix { root; endpoint; bucket; region?; }`, every value passed as a string
+/// argument (no Nix quoting in the test).
+fn eval_backends(root: &Path, v: &Vals) -> Result<Value, String> {
+    let expr = format!("{{ ... }}@args: import {} args", nix_file("nix/backends.nix"));
+    let root = root.display().to_string();
+    let mut args = vec![("root", root.as_str()), ("endpoint", v.endpoint.as_str()), ("bucket", v.bucket.as_str())];
+    if let Some(r) = &v.region {
+        args.push(("region", r.as_str()));
+    }
+    eval(&expr, &args)
+}
+
+/// `builtins.toFile name text` as Nix computes it (read-only: nothing is written).
+fn nix_to_file(items: &[(String, String)]) -> Vec<String> {
+    let items: Vec<Value> = items.iter().map(|(n, t)| json!({ "name": n, "text": t })).collect();
+    let v = eval_ok(
+        "{ items }: map (i: builtins.toFile i.name i.text) (builtins.fromJSON items)",
+        &[("items", &Value::Array(items).to_string())],
+    );
+    serde_json::from_value(v).unwrap()
+}
+
+/// The environments of a repository and, per stack, the environments it has a key for, read
+/// straight from the JSON (independently of gf and of backends.nix).
+fn contract_pairs(root: &Path) -> (Vec<String>, BTreeMap<String, Vec<String>>) {
+    let read = |p: PathBuf| -> Value { serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap() };
+    let contract = read(root.join("stacks/contract.json"));
+    let envs: Vec<String> = contract["environments"].as_object().unwrap().keys().cloned().collect();
+    let mut stacks = BTreeMap::new();
+    for entry in std::fs::read_dir(root.join("stacks")).unwrap() {
+        let dir = entry.unwrap().path();
+        if dir.join("stack.json").is_file() {
+            let m = read(dir.join("stack.json"));
+            let keys = m["state_keys"].as_object().unwrap().keys().cloned().collect();
+            stacks.insert(m["name"].as_str().unwrap().to_string(), keys);
+        }
+    }
+    (envs, stacks)
+}
+
+/// Three-way parity for every stack × environment of `root`; returns how many pairs were
+/// compared.
+fn assert_parity(root: &Path, v: &Vals) -> usize {
+    let nix = eval_backends(root, v).unwrap_or_else(|e| panic!("backends.nix: {e}"));
+    let (envs, stacks) = contract_pairs(root);
+    let nix_envs: Vec<&String> = nix.as_object().unwrap().keys().collect();
+    assert_eq!(nix_envs, envs.iter().collect::<Vec<_>>(), "backends.nix environments");
+
+    let mut rendered = Vec::new();
+    let mut gf_paths = Vec::new();
+    for env in &envs {
+        for (stack, keyed) in &stacks {
+            let base = gf().root(root).envs(v.gf_env()).args(["backend", stack, "--env", env]);
+            let entry = &nix[env][stack];
+            if !keyed.contains(env) {
+                assert!(entry.is_null(), "backends.nix has {stack}.{env}, a stack without a key there: {entry}");
+                base.run().code(1).stderr_has("no state key");
+                continue;
+            }
+            let text = base.run().code(0).stdout.clone();
+            let path = base.clone().arg("--nix").run().code(0).stdout.trim().to_string();
+            assert_eq!(entry["text"].as_str(), Some(text.as_str()), "{stack}.{env}: text");
+            assert_eq!(entry["path"].as_str(), Some(path.as_str()), "{stack}.{env}: path");
+            rendered.push((format!("{stack}.{env}.s3.tfbackend"), text));
+            gf_paths.push(path);
+        }
+    }
+    assert_eq!(nix_to_file(&rendered), gf_paths, "builtins.toFile of gf's bytes, as Nix computes it");
+    gf_paths.len()
+}
+
+/// The contract fixture with a second environment `prod` (every stack has a prod key), a
+/// `schema` folder without a manifest, and `$schema` fields.
+fn two_env_repo() -> Repo {
+    let repo = Repo::from_fixture("contract");
+    repo.edit_json("stacks/contract.json", |c| {
+        c["$schema"] = json!("schema/contract.schema.json");
+        c["environments"]["prod"] = json!({ "kube_context": "honey-prod" });
+    });
+    for stack in ["arc-runners", "attic", "gitlab-runners", "runner-dashboard"] {
+        repo.edit_json(&format!("stacks/{stack}/stack.json"), |m| {
+            m["$schema"] = json!("../schema/stack.schema.json");
+            m["state_keys"]["prod"] = json!(format!("prod/{stack}/terraform.tfstate"));
+        });
+    }
+    repo.write("stacks/schema/stack.schema.json", "{}");
+    repo
+}
+
+#[test]
+fn backends_nix_equals_gf_for_every_stack_and_environment_of_the_repository() {
+    assert_eq!(assert_parity(&repo_root(), &Vals::plain()), 4);
+}
+
+#[test]
+fn backends_nix_equals_gf_in_a_two_environment_fixture() {
+    let repo = two_env_repo();
+    gf().root(repo.path()).arg("check").run().code(0);
+    assert_eq!(assert_parity(repo.path(), &Vals::plain()), 8);
+}
+
+#[test]
+fn an_environment_a_stack_has_no_key_for_is_absent_in_nix_and_refused_by_gf() {
+    let full = two_env_repo();
+    let repo = two_env_repo();
+    repo.edit_json("stacks/runner-dashboard/stack.json", |m| {
+        m["state_keys"].as_object_mut().unwrap().remove("prod");
+    });
+    let v = Vals::plain();
+    gf().root(repo.path())
+        .envs(v.gf_env())
+        .args(["backend", "runner-dashboard", "--env", "prod"])
+        .run()
+        .code(1)
+        .stderr_has("stack `runner-dashboard` has no state key for environment `prod`");
+    // gf refuses the whole contract (a `gf check` error); backends.nix leaves out that one pair
+    // and renders the others as gf does for the same keys.
+    let nix = eval_backends(repo.path(), &v).unwrap();
+    let full_nix = eval_backends(full.path(), &v).unwrap();
+    assert!(nix["prod"].get("runner-dashboard").is_none(), "{}", nix["prod"]);
+    assert_eq!(nix["prod"].as_object().unwrap().len(), 3);
+    assert_eq!(nix["dev"], full_nix["dev"]);
+    for stack in ["arc-runners", "attic", "gitlab-runners"] {
+        assert_eq!(nix["prod"][stack], full_nix["prod"][stack], "{stack}");
+    }
+    assert_eq!(assert_parity(full.path(), &v), 8);
+}
+
+#[test]
+fn hcl_significant_characters_agree() {
+    let repo = two_env_repo();
+    repo.edit_json("stacks/attic/stack.json", |m| {
+        m["state_keys"]["prod"] = json!(r#"we"ird\key/${env}/%{x}/$${y}/€/terraform.tfstate"#);
+    });
+    let v = Vals {
+        endpoint: r#"http://h:9000/${x}"q\%{y}$${z}"#.into(),
+        bucket: r#"b"\\${z}%%{"#.into(),
+        region: Some("r-%{1}$".into()),
+    };
+    assert_eq!(assert_parity(repo.path(), &v), 8);
+    let text = gf().root(repo.path()).envs(v.gf_env()).args(["backend", "attic", "--env", "prod"]).run().stdout.clone();
+    assert!(text.contains(r#"key = "we\"ird\\key/$${env}/%%{x}/$$${y}/€/terraform.tfstate""#), "{text}");
+}
+
+#[test]
+fn region_comes_from_the_contract_unless_given() {
+    let repo = two_env_repo();
+    repo.edit_json("stacks/contract.json", |c| c["backend"]["region"] = json!("eu-central-1"));
+    for region in [None, Some(String::new()), Some("ap-south-1".to_string())] {
+        let v = Vals { region: region.clone(), ..Vals::plain() };
+        assert_eq!(assert_parity(repo.path(), &v), 8);
+        let want = match region.as_deref() {
+            Some("ap-south-1") => "ap-south-1",
+            _ => "eu-central-1",
+        };
+        let nix = eval_backends(repo.path(), &v).unwrap();
+        assert!(nix["prod"]["attic"]["text"].as_str().unwrap().contains(&format!("region = \"{want}\"\n")));
+    }
+}
+
+#[test]
+fn control_characters_are_refused_by_gf_and_by_backends_nix() {
+    let tab = Vals { bucket: "gf\tstate".into(), ..Vals::plain() };
+    gf().root(&repo_root()).envs(tab.gf_env()).args(["backend", "attic"]).run().code(1).stderr_has("control character");
+    let err = eval_backends(&repo_root(), &tab).unwrap_err();
+    assert!(err.contains("`bucket` contains a control character"), "{err}");
+
+    let repo = Repo::from_fixture("contract");
+    repo.edit_json("stacks/attic/stack.json", |m| m["state_keys"]["dev"] = json!("attic/\u{85}terraform.tfstate"));
+    gf().root(repo.path()).arg("check").run().code(1).output_has("control character");
+    let err = eval_backends(repo.path(), &Vals::plain()).unwrap_err();
+    assert!(err.contains("state_keys.dev` contains a control character"), "{err}");
+
+    // Nix's fromJSON cuts a string at NUL: backends.nix refuses the escape instead of rendering "attic/".
+    repo.edit_json("stacks/attic/stack.json", |m| m["state_keys"]["dev"] = json!("attic/\u{0}x"));
+    gf().root(repo.path()).arg("check").run().code(1).output_has("control character");
+    let err = eval_backends(repo.path(), &Vals::plain()).unwrap_err();
+    assert!(err.contains("\\u0000"), "{err}");
+}
+
+#[test]
+fn realise_creates_the_file_with_gf_bytes_and_no_secret() {
+    // A bucket no earlier run used: the store path is new, so its existence afterwards is this run's doing.
+    let nonce = format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+    );
+    let v = Vals { endpoint: r#"http://h:9000/${x}"q\%{y}"#.into(), bucket: format!("gf-{nonce}"), region: None };
+    let secrets = [
+        ("TOFU_BACKEND_S3_ACCESS_KEY", "SENTINEL-ACCESS-4c1f".to_string()),
+        ("TOFU_BACKEND_S3_SECRET_KEY", "SENTINEL-SECRET-9a7e".to_string()),
+        ("GF_ATTIC_TOKEN", "SENTINEL-TOKEN-33d0".to_string()),
+    ];
+    let base = gf().root(&repo_root()).envs(v.gf_env()).envs(secrets.clone()).args(["backend", "attic"]);
+    let text = base.run().code(0).stdout.clone();
+    let path = base.clone().arg("--nix").run().code(0).stdout.trim().to_string();
+    assert!(!Path::new(&path).exists(), "{path} exists before --realise");
+
+    let run = {
+        let _guard = nix_lock();
+        base.clone().args(["--nix", "--realise"]).run()
+    };
+    run.code(0);
+    assert_eq!(run.stdout.trim(), path);
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), text, "the store file holds gf's bytes");
+    let stored = std::fs::read_to_string(&path).unwrap();
+    for (_, secret) in &secrets {
+        assert!(!stored.contains(secret.as_str()), "{secret} reached the store");
+        run.output_lacks(secret);
+    }
+    // A second realise of the same file is a no-op that still agrees.
+    let _guard = nix_lock();
+    base.args(["--nix", "--realise"]).run().code(0).stdout_has(&path);
+}
+
+#[test]
+fn without_nix_the_path_still_prints_and_realise_names_nix_bin() {
+    let empty = tempfile::tempdir().unwrap();
+    let base = gf().root(&repo_root()).envs(Vals::plain().gf_env()).env("PATH", empty.path().display().to_string());
+    let path = base.clone().args(["backend", "attic", "--nix"]).run().code(0).stdout.trim().to_string();
+    let text = gf().root(&repo_root()).envs(Vals::plain().gf_env()).args(["backend", "attic"]).run().stdout.clone();
+    assert_eq!(path, gf::nix::text_store_path("attic.dev.s3.tfbackend", text.as_bytes()));
+    let run = base.args(["backend", "attic", "--nix", "--realise"]).run();
+    run.code(1).stderr_has("`nix-instantiate` not found").stderr_has("apt-get install nix-bin");
+    assert_eq!(run.stdout, "", "no path is printed when it was not realised");
+}
+
+/// A folder with a stand-in `nix-instantiate` (a shell script) for the failures real Nix cannot
+/// be made to produce on demand.
+fn stand_in_nix(script: &str) -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("nix-instantiate");
+    std::fs::write(&p, format!("#!/bin/sh\ncat >/dev/null\n{script}\n")).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+#[test]
+fn realise_reports_nix_failures_with_argv_and_stderr_and_a_path_mismatch_naming_both() {
+    let failing = stand_in_nix("echo 'warning: first line' >&2\necho 'error: store is on fire' >&2\nexit 7");
+    let base = gf().root(&repo_root()).envs(Vals::plain().gf_env()).args(["backend", "attic", "--nix", "--realise"]);
+    base.clone()
+        .env("PATH", format!("{}:/usr/bin:/bin", failing.path().display()))
+        .run()
+        .code(1)
+        .stderr_has("`nix-instantiate --eval --json --read-write-mode --option substituters '' -` failed")
+        .stderr_has("error: store is on fire");
+
+    let other = "/nix/store/00000000000000000000000000000000-attic.dev.s3.tfbackend";
+    let lying = stand_in_nix(&format!("printf '\"{other}\"'"));
+    let run = base.env("PATH", format!("{}:/usr/bin:/bin", lying.path().display())).run();
+    run.code(1).stderr_has(&format!("Nix created `{other}` but gf computed `/nix/store/"));
+    assert_eq!(run.stdout, "");
+}
+
+#[test]
+fn flake_nix_and_every_nix_file_parse() {
+    let mut files = vec![repo_root().join("flake.nix")];
+    for entry in std::fs::read_dir(repo_root().join("nix")).unwrap() {
+        files.push(entry.unwrap().path());
+    }
+    assert!(files.len() >= 8, "{files:?}");
+    for f in files {
+        let mut cmd = nix_cmd("nix-instantiate");
+        cmd.arg("--parse").arg(&f).stdout(Stdio::null());
+        run_nix(cmd).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+    }
+}
+
+#[test]
+fn flake_lock_pins_nixpkgs_by_rev_and_nar_hash() {
+    let lock: Value = serde_json::from_str(&std::fs::read_to_string(repo_root().join("flake.lock")).unwrap()).unwrap();
+    let root = lock["root"].as_str().unwrap();
+    let node = lock["nodes"][root]["inputs"]["nixpkgs"].as_str().unwrap();
+    let locked = &lock["nodes"][node]["locked"];
+    assert_eq!(locked["type"], "github");
+    assert_eq!(locked["owner"], "NixOS");
+    assert_eq!(locked["repo"], "nixpkgs");
+    assert_eq!(locked["rev"], NIXPKGS_REV);
+    assert_eq!(locked["narHash"], NIXPKGS_NAR_HASH);
+    assert_eq!(locked["lastModified"], NIXPKGS_LAST_MODIFIED);
+    assert_eq!(lock["nodes"][node]["original"]["ref"], "nixos-25.11");
+
+    // Nix itself reads the lock as up to date for flake.nix's inputs (offline, no re-locking).
+    let flake = flake_copy();
+    let mut cmd = nix_cmd("nix");
+    cmd.args(["--extra-experimental-features", "nix-command flakes", "flake", "metadata", "--json", "--offline"]);
+    cmd.args(["--no-update-lock-file", "--no-write-lock-file"]).arg(flake_ref(flake.path(), ""));
+    let meta: Value = serde_json::from_str(&run_nix(cmd).unwrap()).unwrap();
+    let nixpkgs = &meta["locks"]["nodes"]["nixpkgs"]["locked"];
+    assert_eq!(nixpkgs["rev"], NIXPKGS_REV);
+    assert_eq!(nixpkgs["narHash"], NIXPKGS_NAR_HASH);
+}
+
+/// The flake's files (flake.nix, flake.lock, nix/, stacks/) in a temporary folder: what a
+/// `path:` flake reference copies to the store (not the whole work tree with `target/`).
+fn flake_copy() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["flake.nix", "flake.lock"] {
+        std::fs::copy(repo_root().join(f), dir.path().join(f)).unwrap();
+    }
+    for d in ["nix", "stacks"] {
+        copy_dir(&repo_root().join(d), &dir.path().join(d));
+    }
+    dir
+}
+
+fn flake_ref(dir: &Path, attr: &str) -> String {
+    format!("path:{}{attr}", dir.display())
+}
+
+/// `nix eval --json --offline path:DIR#ATTR --apply FN`: the flake as Nix 2.8 evaluates it, with
+/// its real flake.lock; works for every output that does not force nixpkgs.
+fn flake_eval(dir: &Path, attr: &str, apply: &str) -> Value {
+    let mut cmd = nix_cmd("nix");
+    cmd.args(["--extra-experimental-features", "nix-command flakes", "eval", "--json", "--offline"]);
+    cmd.args(["--no-update-lock-file", "--no-write-lock-file"]).arg(flake_ref(dir, attr)).args(["--apply", apply]);
+    serde_json::from_str(&run_nix(cmd).unwrap_or_else(|e| panic!("nix eval {attr}: {e}"))).unwrap()
+}
+
+#[test]
+fn flake_input_less_outputs_evaluate_through_nix_flakes() {
+    let flake = flake_copy();
+    let v = Vals::plain();
+    let lib = flake_eval(
+        flake.path(),
+        "#lib",
+        &format!(
+            "lib: {{ inherit (lib) stacks environments systems providers; backends = lib.backends {{ endpoint = {}; bucket = {}; }}; }}",
+            gf::nix::nix_string(&v.endpoint),
+            gf::nix::nix_string(&v.bucket)
+        ),
+    );
+    assert_eq!(lib["stacks"], json!(["arc-runners", "attic", "gitlab-runners", "runner-dashboard"]));
+    assert_eq!(lib["environments"], json!(["dev"]));
+    assert_eq!(lib["systems"], json!(["x86_64-linux", "aarch64-linux", "x86_64-darwin", "aarch64-darwin"]));
+    for stack in ["arc-runners", "attic", "gitlab-runners", "runner-dashboard"] {
+        let base = gf().root(&repo_root()).envs(v.gf_env()).args(["backend", stack]);
+        assert_eq!(lib["backends"]["dev"][stack]["text"].as_str(), Some(base.run().code(0).stdout.as_str()));
+        assert_eq!(lib["backends"]["dev"][stack]["path"].as_str(), Some(base.arg("--nix").run().code(0).stdout.trim()));
+    }
+
+    // The outputs' shape: every attribute name, per system, without forcing nixpkgs.
+    for system in ["x86_64-linux", "aarch64-linux"] {
+        let names = |out: &str| flake_eval(flake.path(), &format!("#{out}.{system}"), "builtins.attrNames");
+        assert_eq!(names("packages"), json!(["default", "gf", "tofu"]));
+        assert_eq!(names("apps"), json!(["default", "gf"]));
+        assert_eq!(names("devShells"), json!(["default"]));
+        assert_eq!(
+            names("checks"),
+            json!([
+                "backends-parity",
+                "gf",
+                "gf-check",
+                "tofu-fmt",
+                "tofu-validate-arc-runners",
+                "tofu-validate-attic",
+                "tofu-validate-gitlab-runners",
+                "tofu-validate-runner-dashboard"
+            ])
+        );
+    }
+    // The top level, through flake.nix's `outputs` with a stand-in `nixpkgs` that must not be touched.
+    let top = eval_ok(
+        &format!(
+            "let flake = import {}; out = flake.outputs {{ self = {{ outPath = \"{}\"; }}; nixpkgs = throw \"nixpkgs forced\"; }}; \
+             in {{ inherit (flake) description; url = flake.inputs.nixpkgs.url; outputs = builtins.attrNames out; \
+             formatter = builtins.attrNames out.formatter; }}",
+            nix_file("flake.nix"),
+            repo_root().display()
+        ),
+        &[],
+    );
+    assert_eq!(top["outputs"], json!(["apps", "checks", "devShells", "formatter", "lib", "packages"]));
+    assert_eq!(top["url"], "github:NixOS/nixpkgs/nixos-25.11");
+    assert_eq!(top["formatter"], json!(["aarch64-darwin", "aarch64-linux", "x86_64-darwin", "x86_64-linux"]));
+}
+
+/// `required_providers` of every stack's `*.tf`, read with an HCL parser: source -> version.
+fn declared_providers(root: &Path) -> BTreeMap<String, String> {
+    use hcl_edit::expr::{Expression, ObjectKey};
+    let mut out = BTreeMap::new();
+    for stack in std::fs::read_dir(root.join("stacks")).unwrap() {
+        let stack = stack.unwrap().path();
+        if !stack.join("stack.json").is_file() {
+            continue;
+        }
+        for f in std::fs::read_dir(&stack).unwrap() {
+            let f = f.unwrap().path();
+            if f.extension().is_none_or(|e| e != "tf") {
+                continue;
+            }
+            let body = hcl_edit::parser::parse_body(&std::fs::read_to_string(&f).unwrap()).unwrap();
+            for tf in body.get_blocks("terraform") {
+                for rp in tf.body.get_blocks("required_providers") {
+                    for attr in rp.body.attributes() {
+                        let Expression::Object(obj) = &attr.value else { panic!("{}: not an object", f.display()) };
+                        let field = |name: &str| {
+                            obj.iter()
+                                .find(|(k, _)| matches!(k, ObjectKey::Ident(i) if i.as_str() == name))
+                                .and_then(|(_, v)| match v.expr() {
+                                    Expression::String(s) => Some(s.value().clone()),
+                                    _ => None,
+                                })
+                                .unwrap()
+                        };
+                        let (source, version) = (field("source"), field("version"));
+                        let prev = out.insert(source.clone(), version.clone());
+                        assert!(prev.is_none_or(|p| p == version), "{source}: two versions");
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_flake_tofu_carries_exactly_the_providers_the_stacks_declare() {
+    let declared = declared_providers(&repo_root());
+    assert_eq!(
+        declared,
+        BTreeMap::from([
+            ("hashicorp/helm".to_string(), "3.0.2".to_string()),
+            ("hashicorp/kubernetes".to_string(), "2.38.0".to_string()),
+            ("hashicorp/random".to_string(), "3.7.2".to_string()),
+        ])
+    );
+    let nix = eval_ok(&format!("import {} {{}}", nix_file("nix/providers.nix")), &[]);
+    assert_eq!(nix, serde_json::to_value(&declared).unwrap(), "nix/providers.nix reads the stacks as HCL does");
+
+    // nix/tofu.nix against a stand-in for nixpkgs' provider set (nixpkgs itself cannot be fetched
+    // here): it picks exactly the declared providers, by nixpkgs attribute name.
+    let tofu = |versions: &str| {
+        eval(
+            &format!(
+                "let p = {{ {versions} hashicorp_aws = {{ version = \"6.0.0\"; }}; }}; \
+                 opentofu = {{ withPlugins = f: map (x: x.name) (f p); }}; \
+                 in import {} {{ inherit opentofu; providers = import {} {{}}; }}",
+                nix_file("nix/tofu.nix"),
+                nix_file("nix/providers.nix")
+            ),
+            &[],
+        )
+    };
+    let nixpkgs_like = "hashicorp_helm = { name = \"helm\"; version = \"3.0.2\"; }; \
+                        hashicorp_kubernetes = { name = \"kubernetes\"; version = \"2.38.0\"; }; \
+                        hashicorp_random = { name = \"random\"; version = \"3.7.2\"; };";
+    assert_eq!(tofu(nixpkgs_like).unwrap(), json!(["helm", "kubernetes", "random"]));
+    let err = tofu(&nixpkgs_like.replace("3.7.2", "3.8.0")).unwrap_err();
+    assert!(err.contains("pin `hashicorp/random` at 3.7.2 but the pinned nixpkgs carries 3.8.0"), "{err}");
+    let err = tofu(&nixpkgs_like.replace("hashicorp_helm", "hashicorp_helmx")).unwrap_err();
+    assert!(err.contains("nixpkgs has no provider `hashicorp_helm`"), "{err}");
+
+    // A stack pinning another version of a provider another stack pins is refused.
+    let repo = Repo::from_fixture("contract");
+    let tf = repo.read("stacks/attic/versions.tf");
+    assert!(tf.contains("2.38.0"), "{tf}");
+    repo.write("stacks/attic/versions.tf", &tf.replace("2.38.0", "2.37.0"));
+    let err = eval(&format!("import {} {{ root = {}; }}", nix_file("nix/providers.nix"), repo.path().display()), &[])
+        .unwrap_err();
+    assert!(err.contains("pin `hashicorp/kubernetes` at both"), "{err}");
+}
