@@ -42,5 +42,6 @@ in
       ;
   };
 
-  formatter = pkgs.nixfmt;
+  # `nix fmt`: nixfmt over the tree.
+  formatter = pkgs.nixfmt-tree;
 }

@@ -10,7 +10,7 @@ opentofu.withPlugins (
   map (
     source:
     let
-      attr = builtins.replaceStrings [ "/" "-" ] [ "_" "_" ] source;
+      attr = builtins.replaceStrings [ "/" ] [ "_" ] source;
       plugin = p.${attr} or (throw "gf: the stacks declare `${source}` but nixpkgs has no provider `${attr}`");
     in
     if plugin.version != providers.${source} then

@@ -888,6 +888,7 @@ mod tests {
         assert!(key_problem("attic//x").is_some());
         assert!(key_problem("attic/../x").is_some());
         assert!(key_problem("./x").is_some());
+        assert_eq!(key_problem("attic/x\ty"), Some("it contains a control character"));
     }
 
     #[test]

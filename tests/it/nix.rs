@@ -559,3 +559,21 @@ fn the_flake_tofu_carries_exactly_the_providers_the_stacks_declare() {
         .unwrap_err();
     assert!(err.contains("pin `hashicorp/kubernetes` at both"), "{err}");
 }
+
+#[test]
+fn the_stacks_pass_the_tofu_fmt_flake_check_command() {
+    // The `tofu-fmt` flake check runs `tofu fmt -check -recursive -diff stacks` with the pinned tofu;
+    // here the same command runs with the test tofu (scripts/test.sh sets GF_TEST_TOFU).
+    let tofu = std::env::var("GF_TEST_TOFU").ok().or_else(|| {
+        ["tofu", "terraform"].into_iter().map(String::from).find(|t| Command::new(t).arg("version").output().is_ok())
+    });
+    let tofu = tofu.expect("no tofu or terraform: install OpenTofu or Terraform >= 1.10, or set GF_TEST_TOFU");
+    let home = tempfile::tempdir().unwrap();
+    let out = Command::new(&tofu)
+        .args(["fmt", "-check", "-recursive", "-diff"])
+        .arg(repo_root().join("stacks"))
+        .env("HOME", home.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{tofu} fmt -check: {}", String::from_utf8_lossy(&out.stdout));
+}
