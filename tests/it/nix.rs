@@ -397,10 +397,27 @@ fn flake_copy() -> tempfile::TempDir {
     for f in ["flake.nix", "flake.lock"] {
         std::fs::copy(repo_root().join(f), dir.path().join(f)).unwrap();
     }
-    for d in ["nix", "stacks"] {
-        copy_dir(&repo_root().join(d), &dir.path().join(d));
+    copy_dir(&repo_root().join("nix"), &dir.path().join("nix"));
+    // Only the sources of stacks/: no rendered backend files or `.terraform/` from local runs.
+    for entry in walk(&repo_root().join("stacks")) {
+        let rel = entry.strip_prefix(repo_root()).unwrap();
+        let ext = entry.extension().and_then(|e| e.to_str());
+        if matches!(ext, Some("json" | "tf")) && !rel.to_string_lossy().contains("/.") {
+            let dest = dir.path().join(rel);
+            std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+            std::fs::copy(&entry, dest).unwrap();
+        }
     }
     dir
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let p = entry.unwrap().path();
+        if p.is_dir() { out.extend(walk(&p)) } else { out.push(p) }
+    }
+    out
 }
 
 fn flake_ref(dir: &Path, attr: &str) -> String {
