@@ -449,6 +449,7 @@ fn flake_input_less_outputs_evaluate_through_nix_flakes() {
     assert_eq!(lib["stacks"], json!(["arc-runners", "attic", "gitlab-runners", "runner-dashboard"]));
     assert_eq!(lib["environments"], json!(["dev"]));
     assert_eq!(lib["systems"], json!(["x86_64-linux", "aarch64-linux", "x86_64-darwin", "aarch64-darwin"]));
+    assert_eq!(lib["providers"], serde_json::to_value(declared_providers(&repo_root())).unwrap());
     for stack in ["arc-runners", "attic", "gitlab-runners", "runner-dashboard"] {
         let base = gf().root(&repo_root()).envs(v.gf_env()).args(["backend", stack]);
         assert_eq!(lib["backends"]["dev"][stack]["text"].as_str(), Some(base.run().code(0).stdout.as_str()));
