@@ -578,20 +578,100 @@ fn the_flake_tofu_carries_exactly_the_providers_the_stacks_declare() {
     assert!(err.contains("pin `hashicorp/kubernetes` at both"), "{err}");
 }
 
-#[test]
-fn the_stacks_pass_the_tofu_fmt_flake_check_command() {
-    // The `tofu-fmt` flake check runs `tofu fmt -check -recursive -diff stacks` with the pinned tofu;
-    // here the same command runs with the test tofu (scripts/test.sh sets GF_TEST_TOFU).
-    let tofu = std::env::var("GF_TEST_TOFU").ok().or_else(|| {
-        ["tofu", "terraform"].into_iter().map(String::from).find(|t| Command::new(t).arg("version").output().is_ok())
-    });
-    let tofu = tofu.expect("no tofu or terraform: install OpenTofu or Terraform >= 1.10, or set GF_TEST_TOFU");
-    let home = tempfile::tempdir().unwrap();
-    let out = Command::new(&tofu)
-        .args(["fmt", "-check", "-recursive", "-diff"])
-        .arg(repo_root().join("stacks"))
-        .env("HOME", home.path())
+/// The tofu the tests use (scripts/test.sh sets `GF_TEST_TOFU`), else `tofu` or `terraform`.
+fn test_tofu() -> String {
+    std::env::var("GF_TEST_TOFU")
+        .ok()
+        .or_else(|| {
+            ["tofu", "terraform"]
+                .into_iter()
+                .map(String::from)
+                .find(|t| Command::new(t).arg("version").output().is_ok())
+        })
+        .expect("no tofu or terraform: install OpenTofu or Terraform >= 1.10, or set GF_TEST_TOFU")
+}
+
+/// `nix/checks.nix` evaluated by real Nix (writing the backend files to the store) with a
+/// stand-in for the few nixpkgs functions it uses: `runCommand` returns the script instead of a
+/// derivation, and `lib`'s helpers are re-implemented with builtins.
+fn check_scripts() -> Value {
+    let root = repo_root().display().to_string();
+    let expr = format!(
+        r#"let
+          lib = {{
+            escapeShellArg = s: "'" + builtins.replaceStrings [ "'" ] [ "'\\''" ] s + "'";
+            concatStrings = builtins.concatStringsSep "";
+            concatMapStrings = f: l: builtins.concatStringsSep "" (map f l);
+            mapAttrsToList = f: a: map (n: f n a.${{n}}) (builtins.attrNames a);
+          }};
+          pkgs = {{ inherit lib; runCommand = name: env: script: {{ inherit name script; }}; }};
+        in import {checks} {{
+          inherit pkgs;
+          self = {{ outPath = "{root}"; }};
+          gfLib = import {lib} {{ root = "{root}"; }};
+          gf = "gf-package";
+          tofu = "tofu-package";
+        }}"#,
+        checks = nix_file("nix/checks.nix"),
+        lib = nix_file("nix/lib.nix"),
+    );
+    let mut cmd = nix_cmd("nix-instantiate");
+    cmd.args(["--eval", "--strict", "--json", "--read-write-mode", "-E", &expr]);
+    serde_json::from_str(&run_nix(cmd).unwrap_or_else(|e| panic!("checks.nix: {e}"))).unwrap()
+}
+
+/// Run one check's script as its builder would (bash, errexit), with `gf` and `tofu` on PATH.
+fn run_check_script(script: &str, tofu: Option<&str>) -> (bool, String) {
+    use std::os::unix::fs::symlink;
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = tmp.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    symlink(env!("CARGO_BIN_EXE_gf"), bin.join("gf")).unwrap();
+    if let Some(t) = tofu {
+        symlink(t, bin.join("tofu")).unwrap();
+    }
+    let out = tmp.path().join("out");
+    let run = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", script])
+        .current_dir(tmp.path())
+        .env_clear()
+        .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+        .env("HOME", tmp.path())
+        .env("TMPDIR", tmp.path())
+        .env("out", &out)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{tofu} fmt -check: {}", String::from_utf8_lossy(&out.stdout));
+    let log = format!("{}{}", String::from_utf8_lossy(&run.stdout), String::from_utf8_lossy(&run.stderr));
+    (run.status.success() && out.exists(), log + &std::fs::read_to_string(&out).unwrap_or_default())
+}
+
+#[test]
+fn flake_check_scripts_pass_here_with_real_gf_nix_and_tofu() {
+    let checks = check_scripts();
+    let names: Vec<&String> = checks.as_object().unwrap().keys().collect();
+    assert_eq!(names.len(), 8, "{names:?}");
+    assert_eq!(checks["gf"], "gf-package", "the package check is the package itself");
+
+    // backends-parity: every stack × environment, two sets of values, against files Nix wrote.
+    let (ok, log) = run_check_script(checks["backends-parity"]["script"].as_str().unwrap(), None);
+    assert!(ok, "backends-parity failed:\n{log}");
+    assert_eq!(log.matches("ok ").count(), 8, "{log}");
+
+    let (ok, log) = run_check_script(checks["gf-check"]["script"].as_str().unwrap(), None);
+    assert!(ok, "gf-check failed:\n{log}");
+
+    let (ok, log) = run_check_script(checks["tofu-fmt"]["script"].as_str().unwrap(), Some(&test_tofu()));
+    assert!(ok, "tofu-fmt failed:\n{log}");
+
+    // tofu-validate needs the pinned providers (nixpkgs): here only its script is checked.
+    let validate = checks["tofu-validate-attic"]["script"].as_str().unwrap();
+    assert!(validate.contains("/stacks/attic stack") && validate.contains("tofu init -backend=false"), "{validate}");
+
+    // A check that can fail does: a backend file that differs from gf's bytes fails the parity script.
+    let broken = checks["backends-parity"]["script"].as_str().unwrap().replacen(
+        "cmp rendered",
+        "echo x >> rendered; cmp rendered",
+        1,
+    );
+    assert!(!run_check_script(&broken, None).0, "a differing file must fail backends-parity");
 }
