@@ -578,16 +578,16 @@ fn the_flake_tofu_carries_exactly_the_providers_the_stacks_declare() {
     assert!(err.contains("pin `hashicorp/kubernetes` at both"), "{err}");
 }
 
-/// The tofu the tests use (scripts/test.sh sets `GF_TEST_TOFU`), else `tofu` or `terraform`.
-fn test_tofu() -> String {
-    std::env::var("GF_TEST_TOFU")
-        .ok()
-        .or_else(|| {
-            ["tofu", "terraform"]
-                .into_iter()
-                .map(String::from)
-                .find(|t| Command::new(t).arg("version").output().is_ok())
-        })
+/// The tofu the tests use (scripts/test.sh sets `GF_TEST_TOFU`), else `tofu` or `terraform` on
+/// `PATH`, as an absolute path.
+fn test_tofu() -> PathBuf {
+    if let Ok(t) = std::env::var("GF_TEST_TOFU") {
+        return PathBuf::from(t);
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    ["tofu", "terraform"]
+        .iter()
+        .find_map(|name| std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file()))
         .expect("no tofu or terraform: install OpenTofu or Terraform >= 1.10, or set GF_TEST_TOFU")
 }
 
@@ -621,7 +621,7 @@ fn check_scripts() -> Value {
 }
 
 /// Run one check's script as its builder would (bash, errexit), with `gf` and `tofu` on PATH.
-fn run_check_script(script: &str, tofu: Option<&str>) -> (bool, String) {
+fn run_check_script(script: &str, tofu: Option<&Path>) -> (bool, String) {
     use std::os::unix::fs::symlink;
     let tmp = tempfile::tempdir().unwrap();
     let bin = tmp.path().join("bin");
