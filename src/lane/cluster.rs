@@ -24,7 +24,7 @@ pub enum ClusterError {
         object: String,
         /// What kube-rs reported.
         #[source]
-        source: kube::Error,
+        source: Box<kube::Error>,
     },
     /// The object's JSON is not what ARC serves.
     #[error("`{object}` is not a readable {kind}")]
@@ -44,7 +44,7 @@ pub enum ClusterError {
         context: String,
         /// Why.
         #[source]
-        source: kube::config::KubeconfigError,
+        source: Box<kube::config::KubeconfigError>,
     },
     /// The client could not be built from the kubeconfig.
     #[error("cannot build a Kubernetes client for context `{context}`")]
@@ -53,7 +53,7 @@ pub enum ClusterError {
         context: String,
         /// Why.
         #[source]
-        source: kube::Error,
+        source: Box<kube::Error>,
     },
 }
 
@@ -115,7 +115,7 @@ fn name_of(kind: &str, ns: &str, name: &str) -> String {
 fn api_error(object: String, e: kube::Error) -> ClusterError {
     match &e {
         kube::Error::Api(r) if r.code == 409 => ClusterError::Conflict { object },
-        _ => ClusterError::Api { object, source: e },
+        _ => ClusterError::Api { object, source: Box::new(e) },
     }
 }
 
@@ -130,7 +130,7 @@ impl KubeCluster {
         // Both ring (kube, reqwest) and aws-lc-rs (the AWS SDK) are linked, so rustls cannot pick a
         // default provider by itself; an earlier install (Err) is fine.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let kc_err = |source| ClusterError::Kubeconfig { context: context.to_string(), source };
+        let kc_err = |source| ClusterError::Kubeconfig { context: context.to_string(), source: Box::new(source) };
         let kubeconfig = match path {
             Some(p) => Kubeconfig::read_from(p),
             None => Kubeconfig::read(),
@@ -139,7 +139,7 @@ impl KubeCluster {
         let options = KubeConfigOptions { context: Some(context.to_string()), cluster: None, user: None };
         let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options).await.map_err(kc_err)?;
         let client = kube::Client::try_from(config)
-            .map_err(|source| ClusterError::Client { context: context.to_string(), source })?;
+            .map_err(|source| ClusterError::Client { context: context.to_string(), source: Box::new(source) })?;
         Ok(Self { client })
     }
 

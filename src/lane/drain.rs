@@ -161,13 +161,14 @@ pub async fn wait_idle<C: Cluster>(
     let start = Instant::now();
     let bars: Option<(indicatif::MultiProgress, BTreeMap<String, indicatif::ProgressBar>)> = opts.progress.then(|| {
         let multi = indicatif::MultiProgress::new();
-        let style = indicatif::ProgressStyle::with_template("{spinner} {prefix:.bold} {msg} ({elapsed})")
+        let style = indicatif::ProgressStyle::with_template("{spinner} {prefix:.bold} {msg}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner());
         let bars = sets
             .iter()
             .map(|s| {
                 let bar = multi.add(indicatif::ProgressBar::new_spinner().with_style(style.clone()));
                 bar.set_prefix(s.clone());
+                bar.set_message("checking for jobs");
                 bar.enable_steady_tick(Duration::from_millis(120));
                 (s.clone(), bar)
             })
@@ -210,7 +211,7 @@ pub async fn wait_idle<C: Cluster>(
             });
         }
         last = Some(counts);
-        tokio::time::sleep(opts.poll.min(timeout - elapsed)).await;
+        tokio::time::sleep(opts.poll.min(timeout.saturating_sub(elapsed))).await;
     }
 }
 

@@ -144,19 +144,20 @@ impl LaneOptions {
             .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok().map(|h| h.trim().to_string()))
             .filter(|h| !h.is_empty())
             .unwrap_or_else(|| "unknown".into());
-        let mut who = format!("{user}@{host}");
-        if let (Some(repo), Some(run)) = (var("GITHUB_REPOSITORY"), var("GITHUB_RUN_ID")) {
-            who.push_str(&format!(" ({repo} run {run})"));
-        }
+        let who = match (var("GITHUB_REPOSITORY"), var("GITHUB_RUN_ID")) {
+            (Some(repo), Some(run)) => format!("{user}@{host} ({repo} run {run})"),
+            _ => format!("{user}@{host}"),
+        };
         Self { poll, who, own_pod, progress, quiet: false }
     }
 }
 
 /// The stack whose lane `gf lane` works on: `--stack`, else the only stack with a lane.
 pub fn lane_stack<'c>(c: &'c Contract, name: Option<&str>) -> anyhow::Result<(&'c Stack, &'c Lane)> {
-    let stack = match name {
-        Some(n) => c.stack(n)?,
-        None => {
+    let stack = if let Some(n) = name {
+        c.stack(n)?
+    } else {
+        {
             let stacks: Vec<&Stack> = c.lane_stacks().collect();
             match stacks.as_slice() {
                 [one] => *one,
@@ -391,7 +392,8 @@ where
     with_drained_on(&cluster, lane, &LaneOptions::from_env(), timeout, apply).await
 }
 
-/// [`with_drained`] on a given cluster (the tests' entry point).
+/// [`with_drained`] on a given cluster (the tests' entry point). The returned future must be
+/// awaited to the end: dropping it half-way skips the restore (`gf lane restore` recovers).
 pub async fn with_drained_on<C, T, Fut>(
     cluster: &C,
     lane: &Lane,
@@ -406,7 +408,16 @@ where
     let mut interrupt = interrupt_listener().map_err(lift)?;
     guarded_drain(cluster, lane, opts, timeout, &mut interrupt).await?;
     drop(interrupt);
-    let result = apply.await;
+    // A panicking apply still gets its restore; the panic continues afterwards.
+    let result = match futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(apply)).await {
+        Ok(r) => r,
+        Err(panic) => {
+            if let Err(r) = restore_with_retries(cluster, lane).await {
+                ui::error(&format!("lane `{}` is still drained: {}", lane.name, chain(&r)));
+            }
+            std::panic::resume_unwind(panic);
+        }
+    };
     let restored = restore_with_retries(cluster, lane).await;
     match (result, restored) {
         (Ok(v), Ok(())) => Ok(v),
@@ -444,7 +455,10 @@ async fn restore_with_retries<C: Cluster>(c: &C, lane: &Lane) -> Result<(), Lane
 
 /// The drain and restore steps `apply --dry-run` shows for a lane stack.
 pub fn dry_run_steps(stack: &Stack) -> Vec<String> {
-    let Some(lane) = &stack.lane else { return Vec::new() };
+    stack.lane.as_ref().map(steps_for).unwrap_or_default()
+}
+
+fn steps_for(lane: &Lane) -> Vec<String> {
     let sets = lane.drain.scale_sets.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ");
     vec![
         format!(
@@ -461,4 +475,73 @@ pub fn dry_run_steps(stack: &Stack) -> Vec<String> {
             lane.name
         ),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: std::collections::BTreeMap<String, String> =
+            pairs.iter().map(|(k, v)| ((*k).to_string(), (*v).to_string())).collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn own_pod_comes_from_the_runner_variable_else_hostname_inside_a_cluster() {
+        let o = LaneOptions::from_vars(vars(&[("ACTIONS_RUNNER_POD_NAME", "r-1"), ("HOSTNAME", "h")]), false);
+        assert_eq!(o.own_pod, Some(OwnPod { name: "r-1".into(), namespace: None }));
+        let o = LaneOptions::from_vars(vars(&[("HOSTNAME", "laptop")]), false);
+        assert_eq!(o.own_pod, None, "HOSTNAME outside a cluster is not a pod");
+        let o = LaneOptions::from_vars(
+            vars(&[("HOSTNAME", "p"), ("KUBERNETES_SERVICE_HOST", "10.0.0.1"), ("POD_NAMESPACE", "ci")]),
+            false,
+        );
+        assert_eq!(o.own_pod, Some(OwnPod { name: "p".into(), namespace: Some("ci".into()) }));
+    }
+
+    #[test]
+    fn who_and_poll() {
+        let o = LaneOptions::from_vars(
+            vars(&[
+                ("USER", "ops"),
+                ("HOSTNAME", "bumble"),
+                ("GF_LANE_POLL_MS", "150"),
+                ("GITHUB_REPOSITORY", "o/r"),
+                ("GITHUB_RUN_ID", "9"),
+            ]),
+            true,
+        );
+        assert_eq!(o.who, "ops@bumble (o/r run 9)");
+        assert_eq!(o.poll, Duration::from_millis(150));
+        assert_eq!(LaneOptions::from_vars(vars(&[]), false).poll, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn context_must_match_exactly() {
+        assert_eq!(require_context("honey", "dev", Some("honey")).unwrap(), "honey");
+        let r = require_context("honey", "dev", Some("kind-local")).unwrap_err();
+        assert_eq!(r.gate, "context");
+        assert!(r.message.contains("`KUBE_CONTEXT=honey`"), "{}", r.message);
+        assert!(require_context("honey", "dev", None).unwrap_err().message.contains("not set"));
+    }
+
+    #[test]
+    fn dry_run_names_the_sets_the_annotation_and_the_restore() {
+        let lane = Lane {
+            name: "heavy-nix".into(),
+            drain: crate::contract::Drain { namespace: "arc-runners".into(), scale_sets: vec!["gf-nix".into()] },
+        };
+        let steps = steps_for(&lane);
+        assert_eq!(steps.len(), 3);
+        assert!(steps[0].contains("`gf-nix`") && steps[0].contains(arc::DRAINED_FROM) && steps[0].contains("0/0"));
+        assert!(steps[2].contains("put recorded caps back") && steps[2].contains("Ctrl-C"), "{}", steps[2]);
+    }
+
+    #[test]
+    fn refusals_stay_findable_after_lifting() {
+        let e = lift(LaneError::Refused(Refused::new("lane", "x")));
+        assert_eq!(exit::code_for(&e), exit::REFUSED);
+        assert_eq!(exit::code_for(&lift(LaneError::NoLaneStack)), exit::ERROR);
+    }
 }

@@ -73,7 +73,8 @@ fn kind_of(plural: &str) -> (&'static str, &'static str) {
     }
 }
 
-fn status(code: u16, reason: &str, message: String) -> Response {
+fn status(code: u16, reason: &str, message: impl Into<String>) -> Response {
+    let message: String = message.into();
     let body = json!({
         "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
         "message": message, "reason": reason, "code": code
@@ -168,12 +169,13 @@ fn percent_decode(s: &str) -> String {
     let mut out = Vec::new();
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16)
+        {
+            out.push(b);
+            i += 3;
+            continue;
         }
         out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
         i += 1;
@@ -191,7 +193,7 @@ async fn handle(
     let mut st = state.lock().unwrap();
     st.requests.push(format!("{method} {uri}"));
     if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(&format!("Bearer {TOKEN}")) {
-        return status(401, "Unauthorized", "Unauthorized".into());
+        return status(401, "Unauthorized", "Unauthorized");
     }
     let segs: Vec<&str> = uri.path().trim_matches('/').split('/').collect();
     let (plural, ns, name) = match segs.as_slice() {
@@ -234,7 +236,7 @@ async fn handle(
         Method::GET => axum::Json(current).into_response(),
         Method::PATCH if plural != "pods" => {
             let Ok(patch) = serde_json::from_slice::<Value>(&body) else {
-                return status(400, "BadRequest", "patch body is not JSON".into());
+                return status(400, "BadRequest", "patch body is not JSON");
             };
             let mut current = current;
             if let Some(n) = st.conflicts.get_mut(&key).filter(|n| **n > 0) {
@@ -247,10 +249,10 @@ async fn handle(
             let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
             let mut next = current.clone();
             if content_type.starts_with("application/merge-patch+json") {
-                if let Some(rv) = patch["metadata"]["resourceVersion"].as_str() {
-                    if Some(rv) != current["metadata"]["resourceVersion"].as_str() {
-                        return conflict(plural, name);
-                    }
+                if let Some(rv) = patch["metadata"]["resourceVersion"].as_str()
+                    && Some(rv) != current["metadata"]["resourceVersion"].as_str()
+                {
+                    return conflict(plural, name);
                 }
                 merge(&mut next, &patch);
             } else if content_type.starts_with("application/json-patch+json") {
@@ -261,7 +263,7 @@ async fn handle(
                 return status(415, "UnsupportedMediaType", format!("content type {content_type:?}"));
             }
             if next["metadata"]["name"] != current["metadata"]["name"] {
-                return status(422, "Invalid", "metadata.name is immutable".into());
+                return status(422, "Invalid", "metadata.name is immutable");
             }
             axum::Json(st.write(key, next)).into_response()
         }

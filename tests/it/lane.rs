@@ -408,3 +408,33 @@ fn real_cluster_status_drain_restore() {
     let after = gf("status").arg("--json").run().code(0).json();
     assert!(after["sets"].as_array().unwrap().iter().all(|s| s["drained"].is_null()), "{after}");
 }
+
+#[test]
+fn a_panicking_apply_is_followed_by_a_restore() {
+    let (repo, fake) = setup();
+    let lane = lane_of(&repo);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let cluster = rt.block_on(gf::lane::cluster::KubeCluster::connect(Some(&fake.kubeconfig()), "honey")).unwrap();
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        rt.block_on(gf::lane::with_drained_on(&cluster, &lane, &test_opts(), Duration::from_secs(10), async {
+            assert!(all_zero(&fake));
+            panic!("the apply blew up");
+            #[allow(unreachable_code)]
+            Ok(())
+        }))
+    }));
+    assert!(caught.is_err(), "the panic went on after the restore");
+    assert_restored(&fake);
+}
+
+#[test]
+fn lane_commands_need_a_lane_stack() {
+    let (repo, fake) = setup();
+    lane(&repo, &fake, "status").args(["--stack", "attic"]).run().code(1).stderr_has("stack `attic` has no `lane`");
+    lane(&repo, &fake, "drain").args(["--stack", "arc-runner"]).run().code(1).stderr_has("did you mean `arc-runners`");
+    repo.edit_json("stacks/arc-runners/stack.json", |v| {
+        v.as_object_mut().unwrap().remove("lane");
+    });
+    lane(&repo, &fake, "drain").run().code(1).stderr_has("no stack in the contract has a `lane`");
+    assert!(fake.requests().is_empty());
+}
