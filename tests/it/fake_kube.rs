@@ -23,7 +23,8 @@ use serde_json::{Value, json};
 pub const NS: &str = "arc-runners";
 /// The context name in the kubeconfig (the fixture environment's `kube_context`).
 pub const CONTEXT: &str = "honey";
-const TOKEN: &str = "fake-token-4b1d";
+/// The kubeconfig user's bearer token (every request must carry it).
+pub const TOKEN: &str = "fake-token-4b1d";
 const GROUP: &str = "actions.github.com";
 const VERSION: &str = "v1alpha1";
 
@@ -406,6 +407,16 @@ impl FakeKube {
                 }
             }
             st.write(key, v);
+        });
+    }
+
+    /// Set an annotation on a set by hand.
+    pub fn annotate(&self, name: &str, key: &str, value: &str) {
+        self.with(|st| {
+            let k: Key = ("autoscalingrunnersets".into(), NS.into(), name.into());
+            let mut v = st.objects.get(&k).cloned().expect("set exists");
+            v["metadata"]["annotations"][key] = json!(value);
+            st.write(k, v);
         });
     }
 

@@ -438,3 +438,77 @@ fn lane_commands_need_a_lane_stack() {
     lane(&repo, &fake, "drain").run().code(1).stderr_has("no stack in the contract has a `lane`");
     assert!(fake.requests().is_empty());
 }
+
+#[test]
+fn a_set_missing_from_the_cluster_is_skipped_and_reported() {
+    let repo = Repo::from_fixture("contract");
+    let fake = FakeKube::start();
+    fake.add_set("gf-nix", Some(1), Some(10));
+    let doc = lane(&repo, &fake, "drain").arg("--json").run().code(0).json();
+    let actions: Vec<&str> = doc["sets"].as_array().unwrap().iter().map(|s| s["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["drained", "missing", "missing", "missing"]);
+    lane(&repo, &fake, "drain").run().code(0).stderr_has("scale set `gf-docker` does not exist in `arc-runners`");
+    let status = lane(&repo, &fake, "status").arg("--json").run().code(0).json();
+    assert_eq!(status["sets"][1]["found"], false);
+    let doc = lane(&repo, &fake, "restore").arg("--json").run().code(0).json();
+    assert_eq!(doc["sets"][0]["action"], "restored");
+    assert_eq!(doc["sets"][3]["action"], "missing");
+    assert_eq!(fake.caps("gf-nix"), (Some(1), Some(10)));
+}
+
+#[test]
+fn an_unreadable_annotation_is_reported_and_left_alone() {
+    let (repo, fake) = setup();
+    lane(&repo, &fake, "drain").run().code(0);
+    fake.annotate("gf-dind", ANNOTATION, "hand-edited");
+    lane(&repo, &fake, "restore").run().code(1).stderr_has("scale set `gf-dind`").stderr_has("hand-edited");
+    assert_eq!(fake.caps("gf-dind"), (Some(0), Some(0)));
+    assert_eq!(fake.set("gf-dind")["metadata"]["annotations"][ANNOTATION], "hand-edited");
+    for s in ["gf-nix", "gf-docker", "gf-compute-expansion"] {
+        assert_eq!(fake.caps(s), original(s), "{s} restored despite the other set");
+    }
+}
+
+/// The fake itself: 404 and 409 Status objects, JSON patch, and the resourceVersion bump.
+#[test]
+fn the_fake_api_speaks_kubernetes() {
+    let (_repo, fake) = setup();
+    let base = format!("http://127.0.0.1:{}/apis/actions.github.com/v1alpha1/namespaces/{NS}", fake.port);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let http = reqwest::Client::new();
+        let auth = ("authorization", format!("Bearer {}", crate::fake_kube::TOKEN));
+        let r = http.get(format!("{base}/autoscalingrunnersets/nope")).header(auth.0, &auth.1).send().await.unwrap();
+        assert_eq!(r.status(), 404);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!((body["kind"].clone(), body["reason"].clone()), (json!("Status"), json!("NotFound")));
+        let rv = fake.set("gf-nix")["metadata"]["resourceVersion"].as_str().unwrap().to_string();
+        let ops = json!([{ "op": "test", "path": "/spec/minRunners", "value": 1 },
+                         { "op": "replace", "path": "/spec/maxRunners", "value": 3 }]);
+        let r = http
+            .patch(format!("{base}/autoscalingrunnersets/gf-nix"))
+            .header(auth.0, &auth.1)
+            .header("content-type", "application/json-patch+json")
+            .body(ops.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let after: Value = r.json().await.unwrap();
+        assert_eq!(after["spec"]["maxRunners"], 3);
+        assert_ne!(after["metadata"]["resourceVersion"].as_str().unwrap(), rv);
+        let stale = json!({ "metadata": { "resourceVersion": rv }, "spec": { "maxRunners": 4 } });
+        let r = http
+            .patch(format!("{base}/autoscalingrunnersets/gf-nix"))
+            .header(auth.0, &auth.1)
+            .header("content-type", "application/merge-patch+json")
+            .body(stale.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 409);
+        let r = http.get(format!("{base}/ephemeralrunners")).send().await.unwrap();
+        assert_eq!(r.status(), 401, "a request without the kubeconfig's token");
+    });
+    assert_eq!(fake.caps("gf-nix"), (Some(1), Some(3)));
+}
