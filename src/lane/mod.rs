@@ -406,8 +406,15 @@ where
     Fut: Future<Output = anyhow::Result<T>>,
 {
     let mut interrupt = interrupt_listener().map_err(lift)?;
-    guarded_drain(cluster, lane, opts, timeout, &mut interrupt).await?;
+    let (_, waited) = guarded_drain(cluster, lane, opts, timeout, &mut interrupt).await?;
     drop(interrupt);
+    if !opts.quiet {
+        ui::note(&format!(
+            "lane `{}` drained (waited {}); applying",
+            lane.name,
+            humantime::format_duration(Duration::from_secs(waited.as_secs()))
+        ));
+    }
     // A panicking apply still gets its restore; the panic continues afterwards.
     let result = match futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(apply)).await {
         Ok(r) => r,
@@ -419,12 +426,15 @@ where
         }
     };
     let restored = restore_with_retries(cluster, lane).await;
+    if let (Ok(sets), false) = (&restored, opts.quiet) {
+        ui::note(&format!("lane `{}` restored: {}", lane.name, restore_summary(sets)));
+    }
     match (result, restored) {
-        (Ok(v), Ok(())) => Ok(v),
+        (Ok(v), Ok(_)) => Ok(v),
         (Ok(_), Err(r)) => {
             Err(lift(r).context(format!("the apply succeeded but lane `{}` is still drained", lane.name)))
         }
-        (Err(e), Ok(())) => {
+        (Err(e), Ok(_)) => {
             ui::note(&format!("lane `{}` restored after the failed apply", lane.name));
             Err(e)
         }
@@ -435,14 +445,25 @@ where
     }
 }
 
+fn restore_summary(sets: &[drain::SetRestore]) -> String {
+    sets.iter()
+        .map(|s| match s.action {
+            "kept" => format!("`{}` kept at {}", s.name, arc::caps(s.min, s.max)),
+            "restored" => format!("`{}` back to {}", s.name, arc::caps(s.min, s.max)),
+            other => format!("`{}` {other}", s.name),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Restore, retrying transient failures a few times (the guard's last line of defence).
-async fn restore_with_retries<C: Cluster>(c: &C, lane: &Lane) -> Result<(), LaneError> {
+async fn restore_with_retries<C: Cluster>(c: &C, lane: &Lane) -> Result<Vec<drain::SetRestore>, LaneError> {
     let mut delay = Duration::from_secs(1);
     let mut attempt = 0;
     loop {
         attempt += 1;
         match drain::restore(c, lane).await {
-            Ok(_) => return Ok(()),
+            Ok(sets) => return Ok(sets),
             Err(e) if attempt < 3 => {
                 ui::warn(&format!("restoring lane `{}` failed ({}); retrying", lane.name, chain(&e)));
                 tokio::time::sleep(delay).await;

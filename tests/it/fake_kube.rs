@@ -37,6 +37,7 @@ struct State {
     history: Vec<(Key, Value)>,
     requests: Vec<String>,
     conflicts: BTreeMap<Key, usize>,
+    forbidden: Vec<String>,
 }
 
 impl State {
@@ -195,6 +196,10 @@ async fn handle(
     st.requests.push(format!("{method} {uri}"));
     if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(&format!("Bearer {TOKEN}")) {
         return status(401, "Unauthorized", "Unauthorized");
+    }
+    if let Some(what) = st.forbidden.iter().find(|p| uri.path().contains(&format!("/{p}"))) {
+        let msg = format!("{what} is forbidden: User \"tester\" cannot {method} resource \"{what}\"");
+        return status(403, "Forbidden", msg);
     }
     let segs: Vec<&str> = uri.path().trim_matches('/').split('/').collect();
     let (plural, ns, name) = match segs.as_slice() {
@@ -418,6 +423,11 @@ impl FakeKube {
             v["metadata"]["annotations"][key] = json!(value);
             st.write(k, v);
         });
+    }
+
+    /// Every request for this resource (plural) is answered 403 from now on (RBAC says no).
+    pub fn forbid(&self, plural: &str) {
+        self.with(|st| st.forbidden.push(plural.to_string()));
     }
 
     /// The next `n` PATCHes of set `name` meet a concurrent write first (409 for a stale client).

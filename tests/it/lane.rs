@@ -386,7 +386,8 @@ fn a_successful_apply_keeps_the_caps_it_set() {
 }
 
 /// Opt-in: `GF_TEST_KUBE_CONTEXT=<context> cargo test --test it lane::real_cluster -- --ignored`
-/// runs status, drain and restore of the fixture's lane against that cluster's `arc-runners`.
+/// runs status, drain and restore of the fixture's lane against that cluster (drain namespace and
+/// sets overridable with `GF_TEST_LANE_NAMESPACE` and `GF_TEST_LANE_SETS=a,b`). It really drains them.
 #[test]
 #[ignore = "needs a real cluster: set GF_TEST_KUBE_CONTEXT"]
 fn real_cluster_status_drain_restore() {
@@ -395,6 +396,15 @@ fn real_cluster_status_drain_restore() {
     };
     let repo = Repo::from_fixture("contract");
     repo.edit_json("stacks/contract.json", |v| v["environments"]["dev"]["kube_context"] = json!(context));
+    // The real cluster's drain namespace and shared sets, when they differ from the fixture's.
+    repo.edit_json("stacks/arc-runners/stack.json", |v| {
+        if let Ok(ns) = std::env::var("GF_TEST_LANE_NAMESPACE") {
+            v["lane"]["drain"]["namespace"] = json!(ns);
+        }
+        if let Ok(sets) = std::env::var("GF_TEST_LANE_SETS") {
+            v["lane"]["drain"]["scale_sets"] = json!(sets.split(',').map(str::trim).collect::<Vec<_>>());
+        }
+    });
     let mut env = vec![("KUBE_CONTEXT", context.clone())];
     if let Ok(k) = std::env::var("KUBECONFIG") {
         env.push(("KUBECONFIG", k));
@@ -511,4 +521,19 @@ fn the_fake_api_speaks_kubernetes() {
         assert_eq!(r.status(), 401, "a request without the kubeconfig's token");
     });
     assert_eq!(fake.caps("gf-nix"), (Some(1), Some(3)));
+}
+
+#[test]
+fn an_own_pod_that_cannot_be_read_stops_the_drain_naming_it() {
+    let (repo, fake) = setup();
+    fake.forbid("pods");
+    lane(&repo, &fake, "drain")
+        .env("ACTIONS_RUNNER_POD_NAME", "runner-x")
+        .run()
+        .code(1)
+        .stderr_has("`Pod/arc-runners/runner-x`")
+        .stderr_has("forbidden");
+    assert!(fake.patches().is_empty(), "{:?}", fake.patches());
+    fake.forbid("ephemeralrunners");
+    lane(&repo, &fake, "status").run().code(1).stderr_has("EphemeralRunner/arc-runners of `gf-nix`");
 }
