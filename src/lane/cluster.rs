@@ -17,14 +17,25 @@ pub enum ClusterError {
         /// `kind/namespace/name`.
         object: String,
     },
-    /// Any other API error.
-    #[error("request for `{object}` failed")]
-    Api {
+    /// The API server answered with an error status.
+    #[error("request for `{object}` failed: {code} {reason}: {message}")]
+    Status {
         /// `kind/namespace/name`.
         object: String,
-        /// What kube-rs reported.
-        #[source]
-        source: Box<kube::Error>,
+        /// HTTP status.
+        code: u16,
+        /// The Status reason (`Forbidden`, `NotFound`, …).
+        reason: String,
+        /// The Status message.
+        message: String,
+    },
+    /// The request did not get an answer (connection, TLS, auth plugin, …).
+    #[error("request for `{object}` failed: {detail}")]
+    Transport {
+        /// `kind/namespace/name`.
+        object: String,
+        /// What kube-rs reported, causes included (its errors repeat their causes, so flattened once).
+        detail: String,
     },
     /// The object's JSON is not what ARC serves.
     #[error("`{object}` is not a readable {kind}")]
@@ -113,9 +124,10 @@ fn name_of(kind: &str, ns: &str, name: &str) -> String {
 }
 
 fn api_error(object: String, e: kube::Error) -> ClusterError {
-    match &e {
+    match e {
         kube::Error::Api(r) if r.code == 409 => ClusterError::Conflict { object },
-        _ => ClusterError::Api { object, source: Box::new(e) },
+        kube::Error::Api(r) => ClusterError::Status { object, code: r.code, reason: r.reason, message: r.message },
+        e => ClusterError::Transport { object, detail: super::chain(&e) },
     }
 }
 

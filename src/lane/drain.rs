@@ -1,6 +1,7 @@
 //! The lane operations on a [`Cluster`]: self-hosting check, drain, wait, restore, status.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
@@ -84,7 +85,13 @@ fn now() -> String {
 }
 
 /// Record and zero the caps of every set of the drain list; sets carrying the annotation keep it.
-pub async fn drain_caps<C: Cluster>(c: &C, lane: &Lane, opts: &LaneOptions) -> Result<Vec<SetDrain>, LaneError> {
+/// `wrote` turns true before the first write is sent (from then on a failure needs a restore).
+pub async fn drain_caps<C: Cluster>(
+    c: &C,
+    lane: &Lane,
+    opts: &LaneOptions,
+    wrote: &AtomicBool,
+) -> Result<Vec<SetDrain>, LaneError> {
     let quiet = opts.quiet;
     let ns = &lane.drain.namespace;
     let mut out = Vec::new();
@@ -109,6 +116,7 @@ pub async fn drain_caps<C: Cluster>(c: &C, lane: &Lane, opts: &LaneOptions) -> R
                     (set.drain_patch(&rec), "drained", rec)
                 }
             };
+            wrote.store(true, Ordering::SeqCst);
             match c.patch_set(ns, name, &patch).await {
                 Ok(_) => break SetDrain { name: name.clone(), action, recorded: Some(recorded) },
                 Err(ClusterError::Conflict { object }) if attempt < CONFLICT_ATTEMPTS => {

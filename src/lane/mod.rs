@@ -85,8 +85,12 @@ pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
+        // Some errors (kube-rs, hyper) repeat their cause in their own message.
+        let text = c.to_string();
+        if !s.contains(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
         cur = c.source();
     }
     s
@@ -343,9 +347,10 @@ async fn guarded_drain<C: Cluster>(
             return Err(anyhow::Error::new(Refused::new("lane", "interrupted before the drain; nothing was changed")));
         }
     }
+    let wrote = std::sync::atomic::AtomicBool::new(false);
     let drained = tokio::select! {
         r = async {
-            let sets = drain::drain_caps(c, lane, opts).await?;
+            let sets = drain::drain_caps(c, lane, opts, &wrote).await?;
             let present: Vec<String> =
                 sets.iter().filter(|s| s.action != "missing").map(|s| s.name.clone()).collect();
             let waited = drain::wait_idle(c, lane, &present, opts, timeout).await?;
@@ -357,9 +362,14 @@ async fn guarded_drain<C: Cluster>(
         Ok(ok) => return Ok(ok),
         Err(e) => e,
     };
-    let restored = match drain::restore(c, lane).await {
-        Ok(_) => "the recorded caps were put back".to_string(),
-        Err(r) => format!("restoring failed too ({}): run `gf lane restore`", chain(&r)),
+    let restored = if wrote.load(std::sync::atomic::Ordering::SeqCst) {
+        match drain::restore(c, lane).await {
+            Ok(_) => "the recorded caps were put back".to_string(),
+            Err(r) => format!("restoring failed too ({}): run `gf lane restore`", chain(&r)),
+        }
+    } else {
+        // Nothing was sent: the sets are as they were (an earlier drain's annotation included).
+        "nothing was changed".to_string()
     };
     Err(match err {
         None => anyhow::Error::new(Refused::new(

@@ -532,7 +532,7 @@ fn an_own_pod_that_cannot_be_read_stops_the_drain_naming_it() {
         .run()
         .code(1)
         .stderr_has("`Pod/arc-runners/runner-x`")
-        .stderr_has("forbidden");
+        .stderr_has("failed: 403 Forbidden: pods is forbidden");
     assert!(fake.patches().is_empty(), "{:?}", fake.patches());
     fake.forbid("ephemeralrunners");
     lane(&repo, &fake, "status").run().code(1).stderr_has("EphemeralRunner/arc-runners of `gf-nix`");
