@@ -43,10 +43,12 @@ pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Install the tracing subscriber: `GF_LOG` filter (default `warn`), stderr, no ANSI off a terminal.
+/// Install the tracing subscriber: `GF_LOG` filter (default `warn`, kube-rs silent), stderr, no ANSI
+/// off a terminal.
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("GF_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        // kube-rs logs every failed request at ERROR before returning it; gf reports it once itself.
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,kube_client=off"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -3,4 +3,6 @@
 mod harness;
 
 mod contract;
+mod fake_kube;
+mod lane;
 mod nix;
