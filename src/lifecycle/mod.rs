@@ -147,6 +147,8 @@ pub fn child_env(vars: &[(String, String)], settings: &S3Settings, data_dir: &Pa
     env.push(("TF_DATA_DIR".into(), data_dir.to_string_lossy().into_owned()));
     env.push(("TF_IN_AUTOMATION".into(), "1".into()));
     env.push(("TF_INPUT".into(), "0".into()));
+    // No upgrade check calling out to checkpoint-api.hashicorp.com from a deploy.
+    env.push(("CHECKPOINT_DISABLE".into(), "1".into()));
     env
 }
 

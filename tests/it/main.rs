@@ -3,3 +3,5 @@
 mod harness;
 
 mod contract;
+mod lifecycle;
+mod moto;
