@@ -52,8 +52,10 @@ pub async fn run(g: &Globals, args: JsonFlag) -> anyhow::Result<u8> {
     let s3 = match S3Settings::from_lookup(lookup, &c.backend.region) {
         Ok(settings) => {
             let store = S3Store::new(&settings);
-            let (reachable, detail) = match store.head_bucket().await {
-                Ok(()) => (true, format!("bucket `{}` answers at `{}`", settings.location.bucket, settings.location.endpoint)),
+            let (reachable, detail) = match Box::pin(store.head_bucket()).await {
+                Ok(()) => {
+                    (true, format!("bucket `{}` answers at `{}`", settings.location.bucket, settings.location.endpoint))
+                }
                 Err(e) => (false, e.to_string()),
             };
             S3Check {
@@ -91,7 +93,8 @@ pub async fn run(g: &Globals, args: JsonFlag) -> anyhow::Result<u8> {
         },
     };
     let tofu = tofu::report(lookup).await;
-    let mut tf_http: Vec<String> = vars.iter().filter(|(k, _)| k.starts_with("TF_HTTP_")).map(|(k, _)| k.clone()).collect();
+    let mut tf_http: Vec<String> =
+        vars.iter().filter(|(k, _)| k.starts_with("TF_HTTP_")).map(|(k, _)| k.clone()).collect();
     tf_http.sort();
     let cache = match crate::cache::reachability(&c).await {
         Ok(detail) => CacheCheck { reachable: true, detail },

@@ -384,7 +384,7 @@ pub async fn run(g: &Globals, args: StateArgs) -> anyhow::Result<u8> {
     crate::lifecycle::report_context(environment, env);
     let settings = S3Settings::from_env(&c.backend.region)?;
     let store = S3Store::new(&settings);
-    let f = facts(&store, key).await?;
+    let f = Box::pin(facts(&store, key)).await?;
     if args.json {
         let mut v = serde_json::to_value(&f)?;
         if let Some(o) = v.as_object_mut() {
@@ -406,10 +406,7 @@ pub async fn run(g: &Globals, args: StateArgs) -> anyhow::Result<u8> {
         rows.extend([
             vec!["serial".into(), dash(f.serial.map(|s| s.to_string()))],
             vec!["lineage".into(), dash(f.lineage.clone())],
-            vec![
-                "resources".into(),
-                format!("{} ({} instances)", f.resources.unwrap_or(0), f.instances.unwrap_or(0)),
-            ],
+            vec!["resources".into(), format!("{} ({} instances)", f.resources.unwrap_or(0), f.instances.unwrap_or(0))],
             vec!["size".into(), dash(f.size.map(|s| format!("{s} bytes")))],
             vec!["last modified".into(), dash(f.last_modified.clone())],
             vec!["etag".into(), dash(f.etag.clone())],

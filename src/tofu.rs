@@ -52,7 +52,9 @@ pub enum TofuError {
         reason: String,
     },
     /// Older than 1.10.
-    #[error("`{path}` is version {version}; gf needs OpenTofu or Terraform >= 1.10 (for the S3 backend's `use_lockfile`)")]
+    #[error(
+        "`{path}` is version {version}; gf needs OpenTofu or Terraform >= 1.10 (for the S3 backend's `use_lockfile`)"
+    )]
     TooOld {
         /// The binary.
         path: PathBuf,
@@ -255,7 +257,8 @@ pub async fn report(lookup: impl Fn(&str) -> Option<String>) -> Report {
             let source = Some(loc.source);
             match version_of(&loc.path).await {
                 Ok(v) if at_least(&v, MIN_VERSION) => {
-                    let status = if loc.source == Source::PathTerraform { "ok (Terraform: warned about)" } else { "ok" };
+                    let status =
+                        if loc.source == Source::PathTerraform { "ok (Terraform: warned about)" } else { "ok" };
                     Report { path, source, version: Some(v), status: status.into() }
                 }
                 Ok(v) => Report { path, source, version: Some(v), status: "too old: gf needs >= 1.10".into() },

@@ -16,6 +16,7 @@ use crate::{exit, tofu, ui};
 
 /// One gate as it will fire.
 #[derive(Debug, Serialize)]
+#[allow(clippy::struct_field_names)] // `gate` is the JSON field name operators read.
 struct Gate {
     gate: &'static str,
     /// `pass`, `refuse` (would refuse now), `check` (decided while running), `skip`, `missing`, `report`.
@@ -51,6 +52,7 @@ struct S3Info {
 }
 
 #[derive(Debug, Serialize)]
+#[allow(clippy::struct_field_names)] // `dry_run: true` marks the JSON document.
 struct DryRun {
     command: &'static str,
     dry_run: bool,
@@ -103,8 +105,9 @@ pub(super) async fn run(
         let file_name = backend::file_name(&stack.name, env);
         let backend_file = work.backend_file(&file_name);
         let store_path = location.as_ref().ok().map(|loc| {
-            let text = Backend { stack: stack.name.clone(), env: env.to_string(), location: loc.clone(), key: key.clone() }
-                .to_tfbackend();
+            let text =
+                Backend { stack: stack.name.clone(), env: env.to_string(), location: loc.clone(), key: key.clone() }
+                    .to_tfbackend();
             crate::nix::text_store_path(&file_name, text.as_bytes())
         });
         let mut gates = Vec::new();
@@ -134,7 +137,11 @@ pub(super) async fn run(
         }
         if matches!(op, Op::Plan | Op::Apply) && stack.requires_cache {
             gates.push(if args.skip_cache_gate {
-                Gate { gate: "cache", outcome: "skip", detail: "`--skip-cache-gate`: the Attic cache is NOT checked".into() }
+                Gate {
+                    gate: "cache",
+                    outcome: "skip",
+                    detail: "`--skip-cache-gate`: the Attic cache is NOT checked".into(),
+                }
             } else {
                 Gate {
                     gate: "cache",
@@ -161,7 +168,10 @@ pub(super) async fn run(
             Gate {
                 gate: "credentials",
                 outcome: "missing",
-                detail: format!("not set: {}", s3_missing.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ")),
+                detail: format!(
+                    "not set: {}",
+                    s3_missing.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ")
+                ),
             }
         });
         let object = location.as_ref().map_or_else(|_| format!("`{key}`"), |l| format!("`s3://{}/{key}`", l.bucket));
@@ -355,7 +365,9 @@ fn human(r: &DryRun) -> String {
         let _ = writeln!(
             s,
             "   store path:   {}",
-            st.backend_store_path.as_deref().unwrap_or("not computable: `TOFU_BACKEND_S3_ENDPOINT` and `TOFU_BACKEND_S3_BUCKET` are needed")
+            st.backend_store_path
+                .as_deref()
+                .unwrap_or("not computable: `TOFU_BACKEND_S3_ENDPOINT` and `TOFU_BACKEND_S3_BUCKET` are needed")
         );
         let _ = writeln!(s, "   gates:");
         let w = st.gates.iter().map(|g| g.gate.len()).max().unwrap_or(0);

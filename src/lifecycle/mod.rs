@@ -109,7 +109,9 @@ impl ContextStatus {
     /// Why it does not match.
     pub fn problem(&self, env: &str) -> String {
         match &self.actual {
-            Some(a) => format!("`KUBE_CONTEXT` is `{a}`, but environment `{env}` uses kube context `{}`", self.expected),
+            Some(a) => {
+                format!("`KUBE_CONTEXT` is `{a}`, but environment `{env}` uses kube context `{}`", self.expected)
+            }
             None => format!("`KUBE_CONTEXT` is not set; environment `{env}` uses kube context `{}`", self.expected),
         }
     }
@@ -168,7 +170,7 @@ impl Out {
         }
     }
 
-    fn emit(&mut self, stderr: bool, line: String) {
+    fn emit(&mut self, stderr: bool, line: &str) {
         let line = format!("{}{line}", self.prefix);
         match &mut self.buffer {
             Some(b) => b.push((stderr, line)),
@@ -180,13 +182,13 @@ impl Out {
     /// A line of tofu's (rendered) output.
     fn line(&mut self, s: &str) {
         let to_stderr = self.to_stderr;
-        self.emit(to_stderr, s.to_string());
+        self.emit(to_stderr, s);
     }
 
     /// A warning from gf.
     fn warn(&mut self, s: &str) {
         if self.buffer.is_some() {
-            self.emit(true, format!("warning: {s}"));
+            self.emit(true, &format!("warning: {s}"));
         } else {
             // Direct output: keep ui's colouring.
             let prefix = self.prefix.clone();
@@ -196,7 +198,7 @@ impl Out {
 
     fn note(&mut self, s: &str) {
         if self.buffer.is_some() {
-            self.emit(true, format!("note: {s}"));
+            self.emit(true, &format!("note: {s}"));
         } else {
             let prefix = self.prefix.clone();
             ui::note(&format!("{prefix}{s}"));
@@ -312,7 +314,8 @@ pub async fn run(g: &Globals, op: Op, args: LifecycleArgs) -> anyhow::Result<u8>
     }
 
     // Gates that need nothing but the command line and the environment: before anything runs.
-    let context = ContextStatus::new(&environment, vars.iter().find(|(k, _)| k == "KUBE_CONTEXT").map(|(_, v)| v.clone()));
+    let context =
+        ContextStatus::new(&environment, vars.iter().find(|(k, _)| k == "KUBE_CONTEXT").map(|(_, v)| v.clone()));
     if !context.matches {
         if op.needs_context() {
             return Err(refused("context", format!("{}; refusing `gf {}`", context.problem(&env), op.name())));
@@ -363,7 +366,7 @@ pub async fn run(g: &Globals, op: Op, args: LifecycleArgs) -> anyhow::Result<u8>
                     return (*s, None, None);
                 }
                 let mut out = Out::new(&s.name, true, args.json, true);
-                let r = run_stack(ctx, s, &mut out).await;
+                let r = Box::pin(run_stack(ctx, s, &mut out)).await;
                 if r.is_err() {
                     failed.store(true, Ordering::SeqCst);
                 }
@@ -384,7 +387,7 @@ pub async fn run(g: &Globals, op: Op, args: LifecycleArgs) -> anyhow::Result<u8>
                 continue;
             }
             let mut out = Out::new(&s.name, ctx.prefixed, args.json, false);
-            let r = run_stack(&ctx, s, &mut out).await;
+            let r = Box::pin(run_stack(&ctx, s, &mut out)).await;
             record(&mut reports, &mut first_error, s, Some(r));
         }
     }
@@ -491,7 +494,7 @@ async fn run_stack(ctx: &Ctx<'_>, stack: &Stack, out: &mut Out) -> anyhow::Resul
     // S3 credentials, then the state lookup.
     let settings = S3Settings::from_lookup(|k| ctx.var(k), &ctx.contract.backend.region)?;
     let store = S3Store::new(&settings);
-    let facts = s3state::facts(&store, &key).await?;
+    let facts = Box::pin(s3state::facts(&store, &key)).await?;
     report.state = Some(state_at(&facts));
     let work = Work::new(&ctx.contract.root, env, &stack.name);
     let meta = if op == Op::Apply { Some(load_plan(&work, stack, env)?) } else { None };
@@ -761,10 +764,7 @@ fn confirm_destroy(stack: &Stack, env: &str, yes: bool) -> anyhow::Result<()> {
             format!("destroying `{}` needs `--yes` or an interactive confirmation", stack.name),
         ));
     }
-    eprint!(
-        "destroy every resource of `{}` in `{env}`? type the stack name to confirm: ",
-        stack.name
-    );
+    eprint!("destroy every resource of `{}` in `{env}`? type the stack name to confirm: ", stack.name);
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer).map_err(LifecycleError::Confirm)?;

@@ -1,6 +1,8 @@
 //! Human rendering of tofu's `-json` stream, and the per-stack change summary taken from it
 //! (`change_summary`): no second tofu run is needed for either.
 
+use std::fmt::Write as _;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -31,7 +33,7 @@ impl Changes {
             format!("{} to add, {} to change, {} to destroy", self.add, self.change, self.destroy)
         };
         if self.import > 0 {
-            s.push_str(&format!(", {} {}", self.import, if applied { "imported" } else { "to import" }));
+            let _ = write!(s, ", {} {}", self.import, if applied { "imported" } else { "to import" });
         }
         s
     }
@@ -100,7 +102,8 @@ impl Render {
             "change_summary" => {
                 let c = v.get("changes").cloned().unwrap_or(Value::Null);
                 let n = |k: &str| c.get(k).and_then(Value::as_u64).unwrap_or(0);
-                self.changes = Some(Changes { add: n("add"), change: n("change"), destroy: n("remove"), import: n("import") });
+                self.changes =
+                    Some(Changes { add: n("add"), change: n("change"), destroy: n("remove"), import: n("import") });
                 Vec::new()
             }
             "outputs" => {
@@ -135,10 +138,10 @@ impl Render {
                 let at_line = v.pointer("/diagnostic/range/start/line").and_then(Value::as_u64);
                 let mut head = format!("{}: {summary}", if sev.is_empty() { "note" } else { sev });
                 if !addr.is_empty() {
-                    head.push_str(&format!(" ({addr})"));
+                    let _ = write!(head, " ({addr})");
                 }
                 if !file.is_empty() {
-                    head.push_str(&format!(" at {file}{}", at_line.map(|l| format!(":{l}")).unwrap_or_default()));
+                    let _ = write!(head, " at {file}{}", at_line.map(|l| format!(":{l}")).unwrap_or_default());
                 }
                 if sev == "error" {
                     let first = summary.lines().next().unwrap_or(summary);

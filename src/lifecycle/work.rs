@@ -73,11 +73,11 @@ impl Work {
 
     /// Create the folder (0700).
     pub fn create(&self) -> Result<(), WorkError> {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&self.dir)
-            .map_err(|source| WorkError::Io { action: "create", path: self.dir.clone(), source })
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&self.dir).map_err(|source| WorkError::Io {
+            action: "create",
+            path: self.dir.clone(),
+            source,
+        })
     }
 
     /// Remove the saved plan and its metadata (a plan is applied at most once).
@@ -97,7 +97,8 @@ impl Work {
 pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), WorkError> {
     let io = |source| WorkError::Io { action: "write", path: path.to_path_buf(), source };
     let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp).map_err(io)?;
+    let mut f =
+        std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp).map_err(io)?;
     f.write_all(bytes).map_err(io)?;
     f.sync_all().map_err(io)?;
     std::fs::rename(&tmp, path).map_err(io)

@@ -117,8 +117,11 @@ fn plan_and_apply_land_state_at_the_exact_key_and_never_leak_the_secret() {
     let repo = Repo::from_fixture("lifecycle");
     let g = gf_for(&repo, &moto).env("TF_HTTP_PASSWORD", HTTP_SECRET);
 
-    let plan = g.clone().args(["plan", "alpha", "--allow-empty-state", "--detailed-exitcode", "--", "-var=sleep=2"]).run();
-    plan.code(2).stdout_has("alpha: 4 to add, 0 to change, 0 to destroy").stdout_has("+ terraform_data.item[0]: create");
+    let plan =
+        g.clone().args(["plan", "alpha", "--allow-empty-state", "--detailed-exitcode", "--", "-var=sleep=2"]).run();
+    plan.code(2)
+        .stdout_has("alpha: 4 to add, 0 to change, 0 to destroy")
+        .stdout_has("+ terraform_data.item[0]: create");
     plan.stderr_has("`TF_HTTP_PASSWORD` is set");
     let meta = json_file(&repo, ".gf/dev/alpha/plan.json");
     assert_eq!(meta["allow_empty_state"], true);
@@ -159,7 +162,8 @@ fn plan_and_apply_land_state_at_the_exact_key_and_never_leak_the_secret() {
     assert!(st["lock"].is_null());
 
     // Planned again: no changes, and no needless re-init.
-    let again = g.clone().args(["plan", "alpha", "--detailed-exitcode", "--json", "--", "-var=sleep=2"]).run().code(0).json();
+    let again =
+        g.clone().args(["plan", "alpha", "--detailed-exitcode", "--json", "--", "-var=sleep=2"]).run().code(0).json();
     assert_eq!(again["stacks"][0]["initialized"], false, "{again}");
     assert_eq!(again["stacks"][0]["changes"]["add"], 0);
     assert_eq!(again["stacks"][0]["state"]["serial"], state["serial"]);
@@ -330,10 +334,8 @@ fn a_missing_credential_is_named_and_an_unreachable_endpoint_fails_within_second
 
 /// Lines of `[stack]`-prefixed output must come in one block per stack.
 fn assert_blocks_not_interleaved(out: &str, stacks: &[&str]) {
-    let owners: Vec<&str> = out
-        .lines()
-        .filter_map(|l| stacks.iter().find(|s| l.starts_with(&format!("[{s}] "))).copied())
-        .collect();
+    let owners: Vec<&str> =
+        out.lines().filter_map(|l| stacks.iter().find(|s| l.starts_with(&format!("[{s}] "))).copied()).collect();
     let mut seen: Vec<&str> = Vec::new();
     for o in owners {
         if seen.last() != Some(&o) {
@@ -419,10 +421,7 @@ fn dry_run_works_without_credentials_cluster_or_tofu() {
     assert_eq!(apply[0], tofu().as_str());
     assert_eq!(apply[1..4], [Value::from("apply"), "-input=false".into(), "-json".into()]);
     assert!(apply.last().unwrap().as_str().unwrap().ends_with(".gf/dev/beta/plan.tfplan"));
-    assert!(
-        st["commands"][0]["argv"][4].as_str().unwrap().ends_with("/.gf/dev/beta/beta.dev.s3.tfbackend"),
-        "{st}"
-    );
+    assert!(st["commands"][0]["argv"][4].as_str().unwrap().ends_with("/.gf/dev/beta/beta.dev.s3.tfbackend"), "{st}");
     assert!(!repo.path().join(".gf").exists(), "a dry run writes nothing");
 
     // The README's main-job command, on the real repository with an empty environment.
@@ -446,7 +445,12 @@ fn doctor_reports_the_environment() {
     assert_eq!(v["tf_http"], serde_json::json!(["TF_HTTP_PASSWORD"]));
     assert!(v["cache"]["reachable"].is_boolean());
 
-    let bad = repo.gf().env("KUBE_CONTEXT", "kind-local").env("GF_TOFU", "/nonexistent/tofu").args(["doctor", "--json"]).run();
+    let bad = repo
+        .gf()
+        .env("KUBE_CONTEXT", "kind-local")
+        .env("GF_TOFU", "/nonexistent/tofu")
+        .args(["doctor", "--json"])
+        .run();
     let b = bad.code(1).json();
     assert_eq!(b["ok"], false);
     assert_eq!(b["kube_context"]["matches"], false);

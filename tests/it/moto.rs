@@ -7,7 +7,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A well-formed but unverified SigV4 header (moto does not check signatures).
-const AUTH: &str = "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0";
+const AUTH: &str =
+    "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0";
 
 /// The bucket every moto server gets.
 pub const BUCKET: &str = "gf-state";
@@ -34,7 +35,9 @@ impl Moto {
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
-                .unwrap_or_else(|e| panic!("cannot run python3 for moto: {e}; install Python 3 and `pip install 'moto[server]'`"));
+                .unwrap_or_else(|e| {
+                    panic!("cannot run python3 for moto: {e}; install Python 3 and `pip install 'moto[server]'`")
+                });
             let deadline = Instant::now() + Duration::from_secs(20);
             let mut ready = false;
             while Instant::now() < deadline {
@@ -57,7 +60,9 @@ impl Moto {
             assert_eq!(status, 200, "create bucket: {}", String::from_utf8_lossy(&body));
             return moto;
         }
-        panic!("moto did not start on a free loopback port (3 tries); install it with `pip install 'moto[server]'` (scripts/test.sh does)");
+        panic!(
+            "moto did not start on a free loopback port (3 tries); install it with `pip install 'moto[server]'` (scripts/test.sh does)"
+        );
     }
 
     /// `http://127.0.0.1:PORT`.
