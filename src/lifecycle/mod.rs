@@ -222,7 +222,7 @@ impl Out {
 pub struct StackReport {
     /// Stack name.
     pub stack: String,
-    /// `ok`, `changes`, `failed`, `refused` or `not-run`.
+    /// `ok`, `changes`, `failed`, `refused`, `interrupted` or `not-run`.
     pub status: &'static str,
     /// Resource changes (plan: planned; apply/destroy: made).
     pub changes: Option<Changes>,
@@ -427,8 +427,17 @@ fn record(
         None => reports.push(StackReport::new(&s.name, "not-run")),
         Some(Ok(rep)) => reports.push(rep),
         Some(Err(e)) => {
-            let is_refusal = exit::code_for(&e) == exit::REFUSED;
-            let mut rep = StackReport::new(&s.name, if is_refusal { "refused" } else { "failed" });
+            let status = if exit::code_for(&e) == exit::REFUSED {
+                "refused"
+            } else if e.chain().any(|c| {
+                matches!(c.downcast_ref(), Some(TofuError::Interrupted { .. }))
+                    || matches!(c.downcast_ref(), Some(LifecycleError::Tofu(TofuError::Interrupted { .. })))
+            }) {
+                "interrupted"
+            } else {
+                "failed"
+            };
+            let mut rep = StackReport::new(&s.name, status);
             rep.error = Some(format!("{e:#}"));
             reports.push(rep);
             if first_error.is_none() {
@@ -447,6 +456,7 @@ fn print_summary(op: Op, reports: &[StackReport]) {
             ("not-run", _) => "not run".to_string(),
             ("refused", _) => "refused".to_string(),
             ("failed", _) => "failed".to_string(),
+            ("interrupted", _) => "interrupted (Ctrl-C)".to_string(),
             (_, Op::Init) => {
                 if r.initialized == Some(false) {
                     "already initialized against this backend (init skipped)".into()

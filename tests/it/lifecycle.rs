@@ -194,6 +194,9 @@ fn missing_state_is_refused_unless_allowed_and_the_apply_honours_the_plan() {
     assert!(moto.get("team/beta/terraform.tfstate").is_some());
     // Apply without a saved plan is refused.
     g.clone().args(["apply", "beta"]).run().code(3).stderr_has("refused (no-plan)");
+    g.clone().args(["destroy", "beta", "--yes"]).run().code(0).stdout_has("beta: 0 added, 0 changed, 4 destroyed");
+    let state: Value = serde_json::from_slice(&moto.get("team/beta/terraform.tfstate").unwrap()).unwrap();
+    assert!(state["resources"].as_array().unwrap().is_empty(), "{state}");
 }
 
 #[test]
@@ -458,4 +461,37 @@ fn doctor_reports_the_environment() {
     assert!(b["s3"]["missing"].as_array().unwrap().contains(&"TOFU_BACKEND_S3_ACCESS_KEY".into()));
     assert_eq!(b["problems"].as_array().unwrap().len(), 3, "{b}");
     repo.gf().args(["doctor"]).run().code(1).stdout_has("kube context").stdout_has("PROBLEM");
+}
+
+#[test]
+fn ctrl_c_is_forwarded_to_tofu_which_releases_its_lock() {
+    let moto = Moto::start();
+    let repo = Repo::from_fixture("lifecycle");
+    gf_for(&repo, &moto).args(["plan", "alpha", "--allow-empty-state", "--", "-var=sleep=60"]).run().code(0);
+    let child = gf_for(&repo, &moto)
+        .args(["apply", "alpha"])
+        .command()
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while moto.get("alpha/terraform.tfstate.tflock").is_none() {
+        assert!(Instant::now() < deadline, "the apply never took the lock");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    // What the terminal does on Ctrl-C: SIGINT to gf's process group, which tofu is not in.
+    let start = Instant::now();
+    let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(start.elapsed() < Duration::from_secs(20), "took {:?}", start.elapsed());
+    assert!(stderr.contains("asking tofu to stop") && stderr.contains("was interrupted"), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("alpha: interrupted (Ctrl-C)"));
+    assert!(moto.get("alpha/terraform.tfstate.tflock").is_none(), "tofu released its lock");
+    assert!(moto.get("alpha/terraform.tfstate").is_some(), "tofu saved what it had applied");
 }
