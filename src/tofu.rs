@@ -187,10 +187,49 @@ impl Tofu {
         Ok(Self { path: loc.path, source: loc.source, version })
     }
 
+    /// Like [`Tofu::probe`], but remembers the version in `cache` (a JSON file) keyed by the
+    /// binary's path, size and modification time, so a run does not pay for `version -json`.
+    pub async fn probe_cached(loc: Located, cache: &Path) -> Result<Self, TofuError> {
+        let stamp = stamp(&loc.path);
+        if let Some(stamp) = &stamp
+            && let Ok(bytes) = std::fs::read(cache)
+            && let Ok(c) = serde_json::from_slice::<VersionCache>(&bytes)
+            && c.path == loc.path
+            && c.stamp == *stamp
+            && at_least(&c.version, MIN_VERSION)
+        {
+            return Ok(Self { path: loc.path, source: loc.source, version: c.version });
+        }
+        let t = Self::probe(loc).await?;
+        if let Some(stamp) = stamp {
+            let c = VersionCache { path: t.path.clone(), stamp, version: t.version.clone() };
+            if let Ok(bytes) = serde_json::to_vec(&c) {
+                // A cache that cannot be written only costs the next run a `version -json`.
+                let _ = std::fs::create_dir_all(cache.parent().unwrap_or(Path::new(".")));
+                let _ = std::fs::write(cache, bytes);
+            }
+        }
+        Ok(t)
+    }
+
     /// The program name for messages (`tofu` or `terraform`).
     pub fn name(&self) -> String {
         self.path.file_name().map_or_else(|| "tofu".into(), |n| n.to_string_lossy().into_owned())
     }
+}
+
+#[derive(Debug, Serialize, serde::Deserialize)]
+struct VersionCache {
+    path: PathBuf,
+    stamp: (u64, u128),
+    version: String,
+}
+
+/// Size and modification time (ns) of the binary (the symlink target's).
+fn stamp(path: &Path) -> Option<(u64, u128)> {
+    let m = std::fs::metadata(path).ok()?;
+    let mtime = m.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?.as_nanos();
+    Some((m.len(), mtime))
 }
 
 /// `<bin> version -json` → `terraform_version` (OpenTofu uses the same field).

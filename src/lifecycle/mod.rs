@@ -191,8 +191,8 @@ impl Out {
             self.emit(true, &format!("warning: {s}"));
         } else {
             // Direct output: keep ui's colouring.
-            let prefix = self.prefix.clone();
-            ui::warn(&format!("{prefix}{s}"));
+            eprint!("{}", self.prefix);
+            ui::warn(s);
         }
     }
 
@@ -200,8 +200,8 @@ impl Out {
         if self.buffer.is_some() {
             self.emit(true, &format!("note: {s}"));
         } else {
-            let prefix = self.prefix.clone();
-            ui::note(&format!("{prefix}{s}"));
+            eprint!("{}", self.prefix);
+            ui::note(s);
         }
     }
 
@@ -280,7 +280,7 @@ impl Ctx<'_> {
                         loc.path.display()
                     ));
                 }
-                Tofu::probe(loc).await
+                Tofu::probe_cached(loc, &self.contract.root.join(".gf").join("tofu-version.json")).await
             })
             .await
     }
