@@ -9,6 +9,7 @@ use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use serde::Serialize;
 use tokio::io::{AsyncBufReadExt as _, BufReader};
@@ -349,6 +350,51 @@ impl fmt::Debug for Invocation {
     }
 }
 
+/// Sections that handle Ctrl-C themselves (a running tofu, a drained lane).
+static SIGINT_OWNERS: AtomicUsize = AtomicUsize::new(0);
+/// Set once a Ctrl-C stopped something: no further stack starts.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// While alive, Ctrl-C belongs to this section: [`sigint_outside_owners`] ignores it.
+#[derive(Debug)]
+pub struct SigintOwner(());
+
+impl SigintOwner {
+    /// Take ownership of Ctrl-C until dropped.
+    pub fn take() -> Self {
+        SIGINT_OWNERS.fetch_add(1, Ordering::SeqCst);
+        Self(())
+    }
+}
+
+impl Drop for SigintOwner {
+    fn drop(&mut self) {
+        SIGINT_OWNERS.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Whether a Ctrl-C has stopped part of this run.
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
+/// Resolves on a Ctrl-C that arrives while no [`SigintOwner`] is alive (gf is between tofu runs:
+/// looking state up, writing files). Pending forever if the handler cannot be installed.
+pub async fn sigint_outside_owners() {
+    let Ok(mut sig) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()) else {
+        return std::future::pending().await;
+    };
+    loop {
+        if sig.recv().await.is_none() {
+            return std::future::pending().await;
+        }
+        if SIGINT_OWNERS.load(Ordering::SeqCst) == 0 {
+            INTERRUPTED.store(true, Ordering::SeqCst);
+            return;
+        }
+    }
+}
+
 /// Send `sig` to our child `pid`.
 #[allow(unsafe_code)] // kill(2) has no safe std wrapper for SIGINT; `pid` is our own, still-unreaped child.
 fn signal(pid: u32, sig: libc::c_int) {
@@ -373,6 +419,7 @@ impl Tofu {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0);
+        let _owner = SigintOwner::take();
         // Registered before the spawn so no Ctrl-C falls between spawn and listening.
         let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
             .map_err(|source| TofuError::Spawn { argv: argv.clone(), source })?;
@@ -435,6 +482,7 @@ impl Tofu {
         }
         let status = status.unwrap_or_default();
         if interrupts > 0 {
+            INTERRUPTED.store(true, Ordering::SeqCst);
             return Err(TofuError::Interrupted { argv });
         }
         if status.success() {

@@ -72,6 +72,9 @@ pub enum LifecycleError {
     /// Reading the confirmation.
     #[error("cannot read the confirmation from the terminal: {0}")]
     Confirm(std::io::Error),
+    /// Ctrl-C while gf itself (not tofu) was working on the stack.
+    #[error("interrupted (Ctrl-C) before tofu changed anything for `{0}`")]
+    Interrupted(String),
     /// `tofu output -json` printed something else.
     #[error("`tofu output -json` for `{stack}` did not print JSON: {reason}")]
     OutputJson {
@@ -362,11 +365,11 @@ pub async fn run(g: &Globals, op: Op, args: LifecycleArgs) -> anyhow::Result<u8>
         let tasks = stacks.iter().map(|s| {
             let failed = failed.clone();
             async move {
-                if failed.load(Ordering::SeqCst) {
+                if failed.load(Ordering::SeqCst) || tofu::interrupted() {
                     return (*s, None, None);
                 }
                 let mut out = Out::new(&s.name, true, args.json, true);
-                let r = Box::pin(run_stack(ctx, s, &mut out)).await;
+                let r = guarded(ctx, s, &mut out).await;
                 if r.is_err() {
                     failed.store(true, Ordering::SeqCst);
                 }
@@ -382,12 +385,12 @@ pub async fn run(g: &Globals, op: Op, args: LifecycleArgs) -> anyhow::Result<u8>
         }
     } else {
         for s in &stacks {
-            if first_error.is_some() {
+            if first_error.is_some() || tofu::interrupted() {
                 reports.push(StackReport::new(&s.name, "not-run"));
                 continue;
             }
             let mut out = Out::new(&s.name, ctx.prefixed, args.json, false);
-            let r = Box::pin(run_stack(&ctx, s, &mut out)).await;
+            let r = guarded(&ctx, s, &mut out).await;
             record(&mut reports, &mut first_error, s, Some(r));
         }
     }
@@ -431,7 +434,10 @@ fn record(
                 "refused"
             } else if e.chain().any(|c| {
                 matches!(c.downcast_ref(), Some(TofuError::Interrupted { .. }))
-                    || matches!(c.downcast_ref(), Some(LifecycleError::Tofu(TofuError::Interrupted { .. })))
+                    || matches!(
+                        c.downcast_ref(),
+                        Some(LifecycleError::Tofu(TofuError::Interrupted { .. }) | LifecycleError::Interrupted(_))
+                    )
             }) {
                 "interrupted"
             } else {
@@ -481,6 +487,15 @@ fn print_summary(op: Op, reports: &[StackReport]) {
 
 fn rel(root: &Path, p: &Path) -> String {
     p.strip_prefix(root).unwrap_or(p).display().to_string()
+}
+
+/// [`run_stack`], stopped by a Ctrl-C that arrives while no tofu runs (tofu's own Ctrl-C is
+/// forwarded by the runner instead).
+async fn guarded(ctx: &Ctx<'_>, stack: &Stack, out: &mut Out) -> anyhow::Result<StackReport> {
+    tokio::select! {
+        r = Box::pin(run_stack(ctx, stack, out)) => r,
+        () = tofu::sigint_outside_owners() => Err(LifecycleError::Interrupted(stack.name.clone()).into()),
+    }
 }
 
 /// Every gate and the tofu run of one stack.
@@ -620,6 +635,8 @@ async fn run_stack(ctx: &Ctx<'_>, stack: &Stack, out: &mut Out) -> anyhow::Resul
             let mut r = Render::default();
             let apply = run_tofu(tofu, stack, a, env_vars, out, &mut r);
             if stack.lane.is_some() {
+                // The lane restores itself on Ctrl-C: gf must not drop it half-way.
+                let _owner = tofu::SigintOwner::take();
                 crate::lane::with_drained(ctx.contract, env, stack, args.timeout, async {
                     apply.await.map_err(anyhow::Error::from)
                 })
