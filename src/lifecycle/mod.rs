@@ -376,7 +376,7 @@ pub async fn run(g: &Globals, op: Op, args: LifecycleArgs) -> anyhow::Result<u8>
                 (*s, Some(r), Some(out))
             }
         });
-        let mut results = futures::stream::iter(tasks).buffered(args.jobs);
+        let mut results = futures::stream::iter(tasks).buffered(args.jobs.max(1));
         while let Some((s, r, out)) = results.next().await {
             if let Some(mut out) = out {
                 out.flush();
@@ -835,6 +835,51 @@ mod tests {
         assert!(get("TOFU_BACKEND_S3_SECRET_KEY").is_empty());
         assert_eq!(get("PATH"), ["/bin"]);
         assert_eq!(get("TF_DATA_DIR"), ["/d"]);
+    }
+
+    fn facts(exists: bool, serial: u64, etag: &str) -> StateFacts {
+        StateFacts {
+            endpoint: "http://e".into(),
+            bucket: "b".into(),
+            key: "k".into(),
+            exists,
+            serial: exists.then_some(serial),
+            lineage: exists.then(|| "l".into()),
+            terraform_version: None,
+            resources: None,
+            instances: None,
+            size: None,
+            last_modified: None,
+            etag: exists.then(|| etag.into()),
+            lock: None,
+        }
+    }
+
+    #[test]
+    fn a_plan_is_stale_when_state_backend_or_env_moved() {
+        let backend = Backend { stack: "s".into(), env: "dev".into(), location: settings().location, key: "k".into() };
+        let at = facts(true, 4, "e1");
+        let meta = PlanMeta {
+            stack: "s".into(),
+            env: "dev".into(),
+            state_key: "k".into(),
+            tofu_path: "/t".into(),
+            tofu_version: "1.11.4".into(),
+            backend_digest: backend.digest(),
+            git_revision: None,
+            state: state_at(&at),
+            allow_empty_state: false,
+            created: "t".into(),
+            changes: None,
+        };
+        let gate = |r: anyhow::Result<()>| r.err().and_then(|e| e.downcast_ref::<Refused>().map(|r| r.gate));
+        assert_eq!(gate(check_plan(&meta, &at, &backend, "dev")), None);
+        assert_eq!(gate(check_plan(&meta, &facts(true, 5, "e2"), &backend, "dev")), Some("stale-plan"));
+        assert_eq!(gate(check_plan(&meta, &facts(true, 4, "e2"), &backend, "dev")), Some("stale-plan"));
+        assert_eq!(gate(check_plan(&meta, &facts(false, 0, ""), &backend, "dev")), Some("stale-plan"));
+        assert_eq!(gate(check_plan(&meta, &at, &backend, "prod")), Some("stale-plan"));
+        let moved = Backend { key: "other".into(), ..backend.clone() };
+        assert_eq!(gate(check_plan(&meta, &at, &moved, "dev")), Some("stale-plan"));
     }
 
     #[test]
