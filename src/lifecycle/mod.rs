@@ -543,6 +543,10 @@ async fn run_stack(ctx: &Ctx<'_>, stack: &Stack, out: &mut Out) -> anyhow::Resul
         ));
     }
 
+    if op == Op::Destroy {
+        confirm_destroy(stack, env, &facts, args.yes)?;
+    }
+
     // The backend and tofu.
     let backend = Backend::new(stack, env, settings.location.clone())?;
     if let Some(meta) = &meta {
@@ -648,7 +652,6 @@ async fn run_stack(ctx: &Ctx<'_>, stack: &Stack, out: &mut Out) -> anyhow::Resul
             report.changes = Some(r.changes.unwrap_or_default());
         }
         Op::Destroy => {
-            confirm_destroy(stack, env, args.yes)?;
             let mut a: Vec<std::ffi::OsString> =
                 vec!["destroy".into(), "-input=false".into(), "-auto-approve".into(), "-json".into()];
             a.extend(extra);
@@ -781,7 +784,7 @@ fn check_plan(meta: &PlanMeta, facts: &StateFacts, backend: &Backend, env: &str)
     Ok(())
 }
 
-fn confirm_destroy(stack: &Stack, env: &str, yes: bool) -> anyhow::Result<()> {
+fn confirm_destroy(stack: &Stack, env: &str, facts: &StateFacts, yes: bool) -> anyhow::Result<()> {
     if yes {
         return Ok(());
     }
@@ -791,7 +794,15 @@ fn confirm_destroy(stack: &Stack, env: &str, yes: bool) -> anyhow::Result<()> {
             format!("destroying `{}` needs `--yes` or an interactive confirmation", stack.name),
         ));
     }
-    eprint!("destroy every resource of `{}` in `{env}`? type the stack name to confirm: ", stack.name);
+    let what = if facts.exists {
+        format!("{} resource instance(s), state serial {}", facts.instances.unwrap_or(0), facts.serial.unwrap_or(0))
+    } else {
+        "no state yet".to_string()
+    };
+    eprint!(
+        "destroy every resource of `{}` in `{env}` (`s3://{}/{}`: {what})? type the stack name to confirm: ",
+        stack.name, facts.bucket, facts.key
+    );
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer).map_err(LifecycleError::Confirm)?;

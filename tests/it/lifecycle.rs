@@ -495,3 +495,53 @@ fn ctrl_c_is_forwarded_to_tofu_which_releases_its_lock() {
     assert!(moto.get("alpha/terraform.tfstate.tflock").is_none(), "tofu released its lock");
     assert!(moto.get("alpha/terraform.tfstate").is_some(), "tofu saved what it had applied");
 }
+
+/// Run `g` on a pseudo-terminal (util-linux `script`), typing `input`.
+fn run_on_a_terminal(g: &Gf, input: &str) -> crate::harness::Run {
+    let cmd = g.command();
+    let quote = |s: &std::ffi::OsStr| format!("'{}'", s.to_string_lossy().replace('\'', "'\\''"));
+    let line: Vec<String> = std::iter::once(quote(cmd.get_program())).chain(cmd.get_args().map(quote)).collect();
+    let mut script = std::process::Command::new("script");
+    script.env_clear().args(["-qec", &line.join(" "), "/dev/null"]);
+    for (k, v) in cmd.get_envs() {
+        if let Some(v) = v {
+            script.env(k, v);
+        }
+    }
+    let mut child = script
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run `script` for a terminal: {e}; install util-linux (`bsdutils`)"));
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    crate::harness::Run {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        argv: line,
+    }
+}
+
+#[test]
+fn destroy_on_a_terminal_needs_the_typed_stack_name() {
+    let moto = Moto::start();
+    let repo = Repo::from_fixture("lifecycle");
+    let g = gf_for(&repo, &moto);
+    g.clone().args(["plan", "alpha", "--allow-empty-state"]).run().code(0);
+    g.clone().args(["apply", "alpha"]).run().code(0);
+    let wrong = run_on_a_terminal(&g.clone().args(["destroy", "alpha"]), "alpah\n");
+    wrong.code(3).stdout_has("type the stack name to confirm").stdout_has("refused (destroy-confirmation)");
+    let instances = |m: &Moto| {
+        let v: Value = serde_json::from_slice(&m.get("alpha/terraform.tfstate").unwrap()).unwrap();
+        v["resources"].as_array().unwrap().iter().map(|r| r["instances"].as_array().unwrap().len()).sum::<usize>()
+    };
+    assert_eq!(instances(&moto), 4, "nothing destroyed");
+    let right = run_on_a_terminal(&g.clone().args(["destroy", "alpha"]), "alpha\n");
+    right
+        .code(0)
+        .stdout_has("4 resource instance(s), state serial 1")
+        .stdout_has("alpha: 0 added, 0 changed, 4 destroyed");
+    assert_eq!(instances(&moto), 0);
+}
