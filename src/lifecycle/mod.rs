@@ -208,6 +208,16 @@ impl Out {
         }
     }
 
+    /// A spinner on a terminal (direct output only) while gf waits on something.
+    fn spinner(&self, msg: &str) -> Option<indicatif::ProgressBar> {
+        if self.buffer.is_some() || !ui::stderr_is_tty() {
+            return None;
+        }
+        let p = indicatif::ProgressBar::new_spinner().with_message(format!("{}{msg}", self.prefix));
+        p.enable_steady_tick(std::time::Duration::from_millis(100));
+        Some(p)
+    }
+
     /// Print everything kept, together.
     fn flush(&mut self) {
         if let Some(b) = self.buffer.take() {
@@ -519,7 +529,12 @@ async fn run_stack(ctx: &Ctx<'_>, stack: &Stack, out: &mut Out) -> anyhow::Resul
     // S3 credentials, then the state lookup.
     let settings = S3Settings::from_lookup(|k| ctx.var(k), &ctx.contract.backend.region)?;
     let store = S3Store::new(&settings);
-    let facts = Box::pin(s3state::facts(&store, &key)).await?;
+    let spinner = out.spinner(&format!("looking up `s3://{}/{key}`", settings.location.bucket));
+    let facts = Box::pin(s3state::facts(&store, &key)).await;
+    if let Some(p) = spinner {
+        p.finish_and_clear();
+    }
+    let facts = facts?;
     report.state = Some(state_at(&facts));
     let work = Work::new(&ctx.contract.root, env, &stack.name);
     let meta = if op == Op::Apply { Some(load_plan(&work, stack, env)?) } else { None };

@@ -169,6 +169,11 @@ fn plan_and_apply_land_state_at_the_exact_key_and_never_leak_the_secret() {
     assert_eq!(again["stacks"][0]["state"]["serial"], state["serial"]);
     let out = g.clone().args(["output", "alpha", "--json"]).run().code(0).json();
     assert_eq!(out["stacks"][0]["outputs"]["items"]["value"], 3);
+    g.clone().args(["output", "alpha"]).run().code(0).stdout_has("items = 3");
+    // `gf init` always re-initializes; another backend (region) makes a plan re-initialize too.
+    g.clone().args(["init", "alpha"]).run().code(0).stdout_has("alpha: initialized");
+    let moved = g.clone().env("TOFU_BACKEND_S3_REGION", "eu-west-1").args(["plan", "alpha", "--json"]).run();
+    assert_eq!(moved.code(0).json()["stacks"][0]["initialized"], true);
 
     assert_no_secret_in_files(repo.path());
 }
