@@ -405,7 +405,7 @@ pub async fn run(g: &Globals, op: Op, args: LifecycleArgs) -> anyhow::Result<u8>
         }
     }
 
-    let changes = reports.iter().any(|r| r.changes.is_some_and(|c| c.any()) && op == Op::Plan);
+    let changes = op == Op::Plan && reports.iter().any(|r| r.status == "changes");
     let not_run: Vec<&str> = reports.iter().filter(|r| r.status == "not-run").map(|r| r.stack.as_str()).collect();
     if args.json {
         ui::print_json(&serde_json::json!({
@@ -578,6 +578,10 @@ async fn run_stack(ctx: &Ctx<'_>, stack: &Stack, out: &mut Out) -> anyhow::Resul
                 stack.name, meta.tofu_version, tofu.version, stack.name
             ),
         ));
+    }
+    if tofu::interrupted() {
+        // A Ctrl-C stopped another stack's tofu while this one was being looked up.
+        return Err(LifecycleError::Interrupted(stack.name.clone()).into());
     }
     work.create()?;
     let backend_file = work.backend_file(&backend.file_name());
