@@ -1,8 +1,8 @@
 //! Locating and running tofu (or terraform).
 //!
 //! tofu runs in its own process group, so a Ctrl-C at the terminal reaches gf only; gf forwards one
-//! SIGINT (tofu then stops gracefully and releases its state lock) and waits. A second Ctrl-C kills
-//! it. Output is streamed line by line to the caller, never buffered whole.
+//! SIGINT to that group (as the terminal would: tofu stops gracefully and releases its state lock,
+//! a running `local-exec` is interrupted too) and waits. A second Ctrl-C kills the group. Output is streamed line by line to the caller, never buffered whole.
 
 use std::collections::VecDeque;
 use std::ffi::OsString;
@@ -395,13 +395,14 @@ pub async fn sigint_outside_owners() {
     }
 }
 
-/// Send `sig` to our child `pid`.
-#[allow(unsafe_code)] // kill(2) has no safe std wrapper for SIGINT; `pid` is our own, still-unreaped child.
-fn signal(pid: u32, sig: libc::c_int) {
+/// Send `sig` to the process group our child `pid` leads (tofu and its provisioners/plugins),
+/// as a terminal would send Ctrl-C to its foreground group.
+#[allow(unsafe_code)] // kill(2) has no safe std wrapper for SIGINT; the group is our own, still-unreaped child's.
+fn signal_group(pid: u32, sig: libc::c_int) {
     if let Ok(pid) = libc::pid_t::try_from(pid) {
         // SAFETY: kill(2) takes plain integers and touches no memory of ours.
         unsafe {
-            libc::kill(pid, sig);
+            libc::kill(-pid, sig);
         }
     }
 }
@@ -471,10 +472,10 @@ impl Tofu {
                     if let Some(pid) = pid.filter(|_| status.is_none()) {
                         if interrupts == 1 {
                             crate::ui::warn("Ctrl-C: asking tofu to stop; waiting for it to release the state lock (Ctrl-C again to kill it)");
-                            signal(pid, libc::SIGINT);
+                            signal_group(pid, libc::SIGINT);
                         } else {
                             crate::ui::warn("second Ctrl-C: killing tofu; the state lock may stay held (see `gf state`)");
-                            signal(pid, libc::SIGKILL);
+                            signal_group(pid, libc::SIGKILL);
                         }
                     }
                 }

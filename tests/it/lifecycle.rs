@@ -472,7 +472,7 @@ fn doctor_reports_the_environment() {
 fn ctrl_c_is_forwarded_to_tofu_which_releases_its_lock() {
     let moto = Moto::start();
     let repo = Repo::from_fixture("lifecycle");
-    gf_for(&repo, &moto).args(["plan", "alpha", "--allow-empty-state", "--", "-var=sleep=60"]).run().code(0);
+    gf_for(&repo, &moto).args(["plan", "alpha", "--allow-empty-state", "--", "-var=sleep=67"]).run().code(0);
     let child = gf_for(&repo, &moto)
         .args(["apply", "alpha"])
         .command()
@@ -499,6 +499,12 @@ fn ctrl_c_is_forwarded_to_tofu_which_releases_its_lock() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("alpha: interrupted (Ctrl-C)"));
     assert!(moto.get("alpha/terraform.tfstate.tflock").is_none(), "tofu released its lock");
     assert!(moto.get("alpha/terraform.tfstate").is_some(), "tofu saved what it had applied");
+    // The provisioner got the Ctrl-C too (it is in tofu's process group), as on a terminal.
+    let leftover = std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+        std::fs::read(e.path().join("cmdline"))
+            .is_ok_and(|c| c.windows(8).any(|w| w == b"sleep 67" || w == b"sleep\x0067"))
+    });
+    assert!(!leftover, "the local-exec `sleep 67` outlived the interrupted apply");
 }
 
 /// Run `g` on a pseudo-terminal (util-linux `script`), typing `input`.
