@@ -1,11 +1,178 @@
-//! `gf doctor`: preflight of the environment.
-#![allow(clippy::unused_async)] // Until the owning issue replaces this stub.
-// Owned by issue 3 (lifecycle).
+//! `gf doctor`: preflight of the environment — environment and kube context, S3 reachability and
+//! bucket, tofu version, `TF_HTTP_*` leftovers, and whether the Attic cache answers.
+
+use serde::Serialize;
 
 use crate::app::Globals;
+use crate::backend::{self, BackendError, S3Location};
 use crate::cli::JsonFlag;
+use crate::lifecycle::ContextStatus;
+use crate::s3state::{ObjectStore as _, S3Settings, S3Store};
+use crate::{exit, tofu, ui};
 
-/// `gf doctor`.
-pub async fn run(_g: &Globals, _args: JsonFlag) -> anyhow::Result<u8> {
-    anyhow::bail!("`gf doctor` is not built yet (issue 3)")
+#[derive(Debug, Serialize)]
+struct S3Check {
+    endpoint: Option<String>,
+    bucket: Option<String>,
+    region: String,
+    missing: Vec<&'static str>,
+    reachable: Option<bool>,
+    detail: String,
+}
+
+#[derive(Debug, Serialize)]
+struct CacheCheck {
+    reachable: bool,
+    detail: String,
+}
+
+#[derive(Debug, Serialize)]
+struct Doctor {
+    ok: bool,
+    env: String,
+    kube_context: ContextStatus,
+    s3: S3Check,
+    tofu: tofu::Report,
+    tf_http: Vec<String>,
+    cache: CacheCheck,
+    problems: Vec<String>,
+}
+
+/// `gf doctor`: exit 0 when state, tofu and context are ready; 1 otherwise (the cache is reported
+/// only).
+pub async fn run(g: &Globals, args: JsonFlag) -> anyhow::Result<u8> {
+    let c = g.contract()?;
+    let (env, environment) = c.env(g.env.as_deref())?;
+    let vars: Vec<(String, String)> = std::env::vars().collect();
+    let lookup = |k: &str| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).filter(|v| !v.is_empty());
+    let context = ContextStatus::new(environment, lookup("KUBE_CONTEXT"));
+    let region = lookup(backend::ENV_REGION).unwrap_or_else(|| c.backend.region.clone());
+    let location = S3Location::from_lookup(lookup, &c.backend.region);
+
+    let s3 = match S3Settings::from_lookup(lookup, &c.backend.region) {
+        Ok(settings) => {
+            let store = S3Store::new(&settings);
+            let (reachable, detail) = match Box::pin(store.head_bucket()).await {
+                Ok(()) => {
+                    (true, format!("bucket `{}` answers at `{}`", settings.location.bucket, settings.location.endpoint))
+                }
+                Err(e) => (false, e.to_string()),
+            };
+            S3Check {
+                endpoint: Some(settings.location.endpoint.clone()),
+                bucket: Some(settings.location.bucket.clone()),
+                region,
+                missing: Vec::new(),
+                reachable: Some(reachable),
+                detail,
+            }
+        }
+        Err(crate::s3state::S3StateError::Missing(missing)) => S3Check {
+            endpoint: location.as_ref().ok().map(|l| l.endpoint.clone()),
+            bucket: location.as_ref().ok().map(|l| l.bucket.clone()),
+            region,
+            detail: format!(
+                "not checked: {} not set",
+                missing.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ")
+            ),
+            missing,
+            reachable: None,
+        },
+        Err(e) => S3Check {
+            endpoint: None,
+            bucket: None,
+            region,
+            missing: Vec::new(),
+            reachable: None,
+            detail: match e {
+                crate::s3state::S3StateError::Backend(BackendError::ControlChar { var }) => {
+                    format!("`{var}` contains a control character")
+                }
+                other => other.to_string(),
+            },
+        },
+    };
+    let tofu = tofu::report(lookup).await;
+    let mut tf_http: Vec<String> =
+        vars.iter().filter(|(k, _)| k.starts_with("TF_HTTP_")).map(|(k, _)| k.clone()).collect();
+    tf_http.sort();
+    let cache = match crate::cache::reachability(&c).await {
+        Ok(detail) => CacheCheck { reachable: true, detail },
+        Err(detail) => CacheCheck { reachable: false, detail },
+    };
+
+    let mut problems = Vec::new();
+    if !context.matches {
+        problems.push(context.problem(env));
+    }
+    if s3.reachable != Some(true) {
+        problems.push(format!("S3 state backend: {}", s3.detail));
+    }
+    if !tofu.ok() {
+        problems.push(format!("tofu: {}", tofu.status));
+    }
+    let report = Doctor {
+        ok: problems.is_empty(),
+        env: env.to_string(),
+        kube_context: context,
+        s3,
+        tofu,
+        tf_http,
+        cache,
+        problems,
+    };
+    if args.json {
+        ui::print_json(&report)?;
+    } else {
+        print_human(&report);
+    }
+    Ok(if report.ok { exit::OK } else { exit::ERROR })
+}
+
+fn mark(ok: bool) -> &'static str {
+    if ok { "ok" } else { "PROBLEM" }
+}
+
+fn print_human(r: &Doctor) {
+    let mut rows = vec![
+        vec!["env".into(), "ok".into(), format!("`{}`", r.env)],
+        vec![
+            "kube context".into(),
+            mark(r.kube_context.matches).into(),
+            if r.kube_context.matches {
+                format!("`KUBE_CONTEXT` is `{}`", r.kube_context.expected)
+            } else {
+                r.kube_context.actual.as_deref().map_or_else(
+                    || format!("`KUBE_CONTEXT` not set; needs `{}`", r.kube_context.expected),
+                    |a| format!("`KUBE_CONTEXT` is `{a}`; needs `{}`", r.kube_context.expected),
+                )
+            },
+        ],
+        vec!["s3".into(), mark(r.s3.reachable == Some(true)).into(), r.s3.detail.clone()],
+        vec![
+            "tofu".into(),
+            mark(r.tofu.ok()).into(),
+            match (&r.tofu.path, &r.tofu.version) {
+                (Some(p), Some(v)) => format!("{p} {v} ({})", r.tofu.status),
+                (Some(p), None) => format!("{p}: {}", r.tofu.status),
+                _ => r.tofu.status.clone(),
+            },
+        ],
+        vec![
+            "attic cache".into(),
+            if r.cache.reachable { "ok".into() } else { "warning".into() },
+            r.cache.detail.clone(),
+        ],
+    ];
+    if !r.tf_http.is_empty() {
+        rows.push(vec![
+            "TF_HTTP_*".into(),
+            "warning".into(),
+            format!("{} set: compatibility-only, never passed to tofu", r.tf_http.join(", ")),
+        ]);
+    }
+    print!("{}", ui::table(&["check", "status", "detail"], &rows));
+    if !r.ok {
+        println!("{} problem{}", r.problems.len(), if r.problems.len() == 1 { "" } else { "s" });
+    }
 }

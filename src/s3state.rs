@@ -1,11 +1,454 @@
 //! S3 state authority: the state object and its lock, read with aws-sdk-s3.
-#![allow(clippy::unused_async)] // Until the owning issue replaces this stub.
-// Owned by issue 3 (lifecycle).
+//!
+//! gf looks the state up itself (before any tofu run) so it can refuse a missing state for a listed
+//! key, record the serial and ETag a plan was made against, and report a held lock.
+
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+use aws_sdk_s3::config::retry::RetryConfig;
+use aws_sdk_s3::config::timeout::TimeoutConfig;
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_s3::error::DisplayErrorContext;
+use aws_sdk_s3::primitives::DateTimeFormat;
+use serde::{Deserialize, Serialize};
 
 use crate::app::Globals;
+use crate::backend::{self, BackendError, S3Location};
 use crate::cli::StateArgs;
+use crate::{exit, ui};
+
+/// How long connecting to the S3 endpoint may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long one S3 operation (all attempts) may take.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(8);
+
+/// Errors of reading state from S3.
+#[derive(Debug, thiserror::Error)]
+pub enum S3StateError {
+    /// Endpoint, bucket or credentials unset.
+    #[error("the S3 state backend needs {}: not set", missing_list(.0))]
+    Missing(Vec<&'static str>),
+    /// Rendering the location.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    /// The endpoint did not answer (or answered with an error).
+    #[error("cannot read `s3://{bucket}/{key}` from the S3 endpoint `{endpoint}`: {reason}")]
+    Request {
+        /// Endpoint URL.
+        endpoint: String,
+        /// Bucket.
+        bucket: String,
+        /// Object key (or empty for the bucket itself).
+        key: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The state object is not a state file.
+    #[error("`s3://{bucket}/{key}` is not a tofu state file: {reason}")]
+    BadState {
+        /// Bucket.
+        bucket: String,
+        /// Object key.
+        key: String,
+        /// The parse error.
+        reason: String,
+    },
+}
+
+fn missing_list(vars: &[&str]) -> String {
+    vars.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ")
+}
+
+/// Endpoint, bucket, region and credentials. `Debug` never shows the credentials.
+#[derive(Clone)]
+pub struct S3Settings {
+    /// Where.
+    pub location: S3Location,
+    /// `TOFU_BACKEND_S3_ACCESS_KEY`.
+    pub access_key: String,
+    /// `TOFU_BACKEND_S3_SECRET_KEY`.
+    pub secret_key: String,
+}
+
+impl fmt::Debug for S3Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("S3Settings").field("location", &self.location).finish_non_exhaustive()
+    }
+}
+
+impl S3Settings {
+    /// Read everything from `lookup`, naming every missing variable at once.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>, default_region: &str) -> Result<Self, S3StateError> {
+        let get = |k: &str| lookup(k).filter(|v| !v.is_empty());
+        let mut missing = Vec::new();
+        let location = match S3Location::from_lookup(&lookup, default_region) {
+            Ok(l) => Some(l),
+            Err(BackendError::Missing(vars)) => {
+                missing.extend(vars);
+                None
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let access_key = get(backend::ENV_ACCESS_KEY);
+        let secret_key = get(backend::ENV_SECRET_KEY);
+        if access_key.is_none() {
+            missing.push(backend::ENV_ACCESS_KEY);
+        }
+        if secret_key.is_none() {
+            missing.push(backend::ENV_SECRET_KEY);
+        }
+        match (location, access_key, secret_key) {
+            (Some(location), Some(access_key), Some(secret_key)) => Ok(Self { location, access_key, secret_key }),
+            _ => Err(S3StateError::Missing(missing)),
+        }
+    }
+
+    /// From the process environment.
+    pub fn from_env(default_region: &str) -> Result<Self, S3StateError> {
+        Self::from_lookup(|k| std::env::var(k).ok(), default_region)
+    }
+}
+
+/// One object read from the store.
+#[derive(Debug, Clone, Default)]
+pub struct Object {
+    /// The body.
+    pub bytes: Vec<u8>,
+    /// ETag as the store sends it (quotes removed).
+    pub etag: Option<String>,
+    /// Last modified, RFC 3339.
+    pub last_modified: Option<String>,
+}
+
+/// The seam between gf and an S3-compatible store.
+pub trait ObjectStore: Send + Sync {
+    /// `endpoint` and bucket, for messages.
+    fn location(&self) -> &S3Location;
+    /// The object at `key`, `None` when it does not exist.
+    fn get(&self, key: &str) -> impl Future<Output = Result<Option<Object>, S3StateError>> + Send;
+    /// Whether the bucket answers.
+    fn head_bucket(&self) -> impl Future<Output = Result<(), S3StateError>> + Send;
+}
+
+/// The real store: aws-sdk-s3 with a custom endpoint, path-style addressing and short timeouts.
+#[derive(Debug, Clone)]
+pub struct S3Store {
+    client: aws_sdk_s3::Client,
+    location: S3Location,
+}
+
+impl S3Store {
+    /// A client for `settings` (no request is made).
+    pub fn new(settings: &S3Settings) -> Self {
+        let creds = Credentials::new(&settings.access_key, &settings.secret_key, None, None, "gf-environment");
+        let config = aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .endpoint_url(&settings.location.endpoint)
+            .region(Region::new(settings.location.region.clone()))
+            .force_path_style(true)
+            .credentials_provider(creds)
+            .retry_config(RetryConfig::standard().with_max_attempts(2))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(CONNECT_TIMEOUT)
+                    .operation_attempt_timeout(OPERATION_TIMEOUT / 2)
+                    .operation_timeout(OPERATION_TIMEOUT)
+                    .build(),
+            )
+            .build();
+        Self { client: aws_sdk_s3::Client::from_conf(config), location: settings.location.clone() }
+    }
+
+    fn request_error(&self, key: &str, reason: String) -> S3StateError {
+        S3StateError::Request {
+            endpoint: self.location.endpoint.clone(),
+            bucket: self.location.bucket.clone(),
+            key: key.to_string(),
+            reason,
+        }
+    }
+}
+
+fn reason_of<E: std::error::Error + aws_sdk_s3::error::ProvideErrorMetadata + 'static>(
+    e: &aws_sdk_s3::error::SdkError<E>,
+) -> String {
+    use aws_sdk_s3::error::SdkError;
+    match e {
+        SdkError::TimeoutError(_) => {
+            format!("no answer within {}s", OPERATION_TIMEOUT.as_secs())
+        }
+        SdkError::DispatchFailure(d) => {
+            let what = if d.is_timeout() { "timed out" } else { "cannot connect" };
+            format!("{what}: {}", DisplayErrorContext(e))
+        }
+        SdkError::ServiceError(s) => {
+            let err = s.err();
+            match (err.code(), err.message()) {
+                (Some(c), Some(m)) => format!("{c}: {m} (HTTP {})", s.raw().status().as_u16()),
+                (Some(c), None) => format!("{c} (HTTP {})", s.raw().status().as_u16()),
+                _ => format!("HTTP {}", s.raw().status().as_u16()),
+            }
+        }
+        _ => DisplayErrorContext(e).to_string(),
+    }
+}
+
+impl ObjectStore for S3Store {
+    fn location(&self) -> &S3Location {
+        &self.location
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Object>, S3StateError> {
+        let out = match self.client.get_object().bucket(&self.location.bucket).key(key).send().await {
+            Ok(o) => o,
+            Err(e) => {
+                if e.as_service_error().is_some_and(aws_sdk_s3::operation::get_object::GetObjectError::is_no_such_key) {
+                    return Ok(None);
+                }
+                return Err(self.request_error(key, reason_of(&e)));
+            }
+        };
+        let etag = out.e_tag().map(|t| t.trim_matches('"').to_string());
+        let last_modified = out.last_modified().and_then(|d| d.fmt(DateTimeFormat::DateTime).ok());
+        let bytes = out.body.collect().await.map_err(|e| self.request_error(key, e.to_string()))?.to_vec();
+        Ok(Some(Object { bytes, etag, last_modified }))
+    }
+
+    async fn head_bucket(&self) -> Result<(), S3StateError> {
+        self.client
+            .head_bucket()
+            .bucket(&self.location.bucket)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| self.request_error("", reason_of(&e)))
+    }
+}
+
+/// The lock tofu holds while it writes state (`<key>.tflock`, written with `If-None-Match: *`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LockInfo {
+    /// Lock id.
+    pub id: String,
+    /// `OperationTypeApply`, `OperationTypePlan`, …
+    pub operation: String,
+    /// `user@host`.
+    pub who: String,
+    /// tofu version holding it.
+    pub version: String,
+    /// When it was taken (RFC 3339).
+    pub since: String,
+    /// The state path it protects.
+    pub path: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct LockFile {
+    #[serde(rename = "ID", default)]
+    id: String,
+    #[serde(default)]
+    operation: String,
+    #[serde(default)]
+    who: String,
+    #[serde(default)]
+    version: String,
+    #[serde(default)]
+    created: String,
+    #[serde(default)]
+    path: String,
+}
+
+/// What gf knows about one state object.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct StateFacts {
+    /// Endpoint URL.
+    pub endpoint: String,
+    /// Bucket.
+    pub bucket: String,
+    /// Object key, exactly as the manifest writes it.
+    pub key: String,
+    /// Whether the object exists.
+    pub exists: bool,
+    /// State serial.
+    pub serial: Option<u64>,
+    /// State lineage.
+    pub lineage: Option<String>,
+    /// tofu version that wrote it.
+    pub terraform_version: Option<String>,
+    /// Number of resources (blocks) in the state.
+    pub resources: Option<usize>,
+    /// Number of resource instances in the state.
+    pub instances: Option<usize>,
+    /// Object size in bytes.
+    pub size: Option<u64>,
+    /// Last modified (RFC 3339).
+    pub last_modified: Option<String>,
+    /// ETag.
+    pub etag: Option<String>,
+    /// The held lock, if any.
+    pub lock: Option<LockInfo>,
+}
+
+#[derive(Deserialize)]
+struct StateFile {
+    serial: u64,
+    lineage: String,
+    #[serde(default)]
+    terraform_version: Option<String>,
+    #[serde(default)]
+    resources: Vec<StateResource>,
+}
+
+#[derive(Deserialize)]
+struct StateResource {
+    #[serde(default)]
+    instances: Vec<serde_json::Value>,
+}
+
+/// The lock object's key for a state key.
+pub fn lock_key(key: &str) -> String {
+    format!("{key}.tflock")
+}
+
+/// Read the state object and its lock.
+pub async fn facts(store: &impl ObjectStore, key: &str) -> Result<StateFacts, S3StateError> {
+    let lock_key = lock_key(key);
+    let (state, lock) = futures::join!(store.get(key), store.get(&lock_key));
+    let state = state?;
+    let lock = lock?;
+    let loc = store.location();
+    let mut f = StateFacts {
+        endpoint: loc.endpoint.clone(),
+        bucket: loc.bucket.clone(),
+        key: key.to_string(),
+        exists: state.is_some(),
+        serial: None,
+        lineage: None,
+        terraform_version: None,
+        resources: None,
+        instances: None,
+        size: None,
+        last_modified: None,
+        etag: None,
+        lock: lock.map(|l| parse_lock(&l.bytes, l.last_modified)),
+    };
+    if let Some(obj) = state {
+        let parsed: StateFile = serde_json::from_slice(&obj.bytes).map_err(|e| S3StateError::BadState {
+            bucket: loc.bucket.clone(),
+            key: key.to_string(),
+            reason: e.to_string(),
+        })?;
+        f.serial = Some(parsed.serial);
+        f.lineage = Some(parsed.lineage);
+        f.terraform_version = parsed.terraform_version;
+        f.resources = Some(parsed.resources.len());
+        f.instances = Some(parsed.resources.iter().map(|r| r.instances.len()).sum());
+        f.size = Some(obj.bytes.len() as u64);
+        f.last_modified = obj.last_modified;
+        f.etag = obj.etag;
+    }
+    Ok(f)
+}
+
+fn parse_lock(bytes: &[u8], last_modified: Option<String>) -> LockInfo {
+    // A lock that is not tofu's JSON is still a held lock: report it with what is known.
+    match serde_json::from_slice::<LockFile>(bytes) {
+        Ok(l) => LockInfo {
+            id: l.id,
+            operation: l.operation,
+            who: l.who,
+            version: l.version,
+            since: if l.created.is_empty() { last_modified.unwrap_or_default() } else { l.created },
+            path: l.path,
+        },
+        Err(_) => LockInfo {
+            id: String::new(),
+            operation: "unknown".into(),
+            who: "unknown".into(),
+            version: String::new(),
+            since: last_modified.unwrap_or_default(),
+            path: String::new(),
+        },
+    }
+}
 
 /// `gf state`.
-pub async fn run(_g: &Globals, _args: StateArgs) -> anyhow::Result<u8> {
-    anyhow::bail!("`gf state` is not built yet (issue 3)")
+pub async fn run(g: &Globals, args: StateArgs) -> anyhow::Result<u8> {
+    let c = g.contract()?;
+    let (env, environment) = c.env(g.env.as_deref())?;
+    let stack = c.stack(&args.stack)?;
+    let key = stack.state_key(env)?;
+    crate::lifecycle::report_context(environment, env);
+    let settings = S3Settings::from_env(&c.backend.region)?;
+    let store = S3Store::new(&settings);
+    let f = Box::pin(facts(&store, key)).await?;
+    if args.json {
+        let mut v = serde_json::to_value(&f)?;
+        if let Some(o) = v.as_object_mut() {
+            o.insert("stack".into(), stack.name.clone().into());
+            o.insert("env".into(), env.into());
+        }
+        ui::print_json(&v)?;
+        return Ok(exit::OK);
+    }
+    let dash = |o: Option<String>| o.unwrap_or_else(|| "-".into());
+    let mut rows = vec![
+        vec!["stack".into(), stack.name.clone()],
+        vec!["env".into(), env.to_string()],
+        vec!["object".into(), format!("s3://{}/{}", f.bucket, f.key)],
+        vec!["endpoint".into(), f.endpoint.clone()],
+        vec!["exists".into(), if f.exists { "yes".into() } else { "no (no state at this key)".into() }],
+    ];
+    if f.exists {
+        rows.extend([
+            vec!["serial".into(), dash(f.serial.map(|s| s.to_string()))],
+            vec!["lineage".into(), dash(f.lineage.clone())],
+            vec!["resources".into(), format!("{} ({} instances)", f.resources.unwrap_or(0), f.instances.unwrap_or(0))],
+            vec!["size".into(), dash(f.size.map(|s| format!("{s} bytes")))],
+            vec!["last modified".into(), dash(f.last_modified.clone())],
+            vec!["etag".into(), dash(f.etag.clone())],
+            vec!["written by".into(), dash(f.terraform_version.clone())],
+        ]);
+    }
+    rows.push(vec![
+        "lock".into(),
+        f.lock.as_ref().map_or_else(
+            || "none".into(),
+            |l| format!("held by {} ({}) since {}, id {}", l.who, l.operation, l.since, l.id),
+        ),
+    ]);
+    print!("{}", ui::table(&["fact", "value"], &rows));
+    Ok(exit::OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_every_missing_variable_and_never_shows_secrets() {
+        let err = S3Settings::from_lookup(|_| None, "r").unwrap_err().to_string();
+        for v in ["TOFU_BACKEND_S3_ENDPOINT", "TOFU_BACKEND_S3_BUCKET", "TOFU_BACKEND_S3_ACCESS_KEY"] {
+            assert!(err.contains(v), "{err}");
+        }
+        let s = S3Settings::from_lookup(|k| Some(format!("SENTINEL-{k}")), "r").unwrap();
+        assert!(!format!("{s:?}").contains("SENTINEL-TOFU_BACKEND_S3_SECRET_KEY"));
+        let err = S3Settings::from_lookup(|k| (k != "TOFU_BACKEND_S3_SECRET_KEY").then(|| "v".into()), "r");
+        assert_eq!(err.unwrap_err().to_string(), "the S3 state backend needs `TOFU_BACKEND_S3_SECRET_KEY`: not set");
+    }
+
+    #[test]
+    fn parses_terraforms_lock_file() {
+        let l = parse_lock(
+            br#"{"ID":"abc","Operation":"OperationTypeApply","Info":"","Who":"root@box","Version":"1.11.4","Created":"2026-11-27T10:00:00Z","Path":"b/k"}"#,
+            None,
+        );
+        assert_eq!((l.id.as_str(), l.operation.as_str(), l.who.as_str()), ("abc", "OperationTypeApply", "root@box"));
+        assert_eq!(l.since, "2026-11-27T10:00:00Z");
+        let junk = parse_lock(b"not json", Some("t".into()));
+        assert_eq!((junk.who.as_str(), junk.since.as_str()), ("unknown", "t"));
+    }
 }

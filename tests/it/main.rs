@@ -5,4 +5,6 @@ mod harness;
 mod contract;
 mod fake_kube;
 mod lane;
+mod lifecycle;
+mod moto;
 mod nix;
