@@ -11,13 +11,13 @@ use crate::harness::{Gf, Repo, gf, repo_root};
 use crate::moto::Moto;
 
 /// Sentinel credentials: must never appear in a file, gf's output or any process's argv.
-const ACCESS: &str = "AKIAGFSENTINEL7Q2XZ";
-const SECRET: &str = "gf-sentinel-secret-7f3a9c1e";
+pub const ACCESS: &str = "AKIAGFSENTINEL7Q2XZ";
+pub const SECRET: &str = "gf-sentinel-secret-7f3a9c1e";
 const HTTP_SECRET: &str = "gf-sentinel-http-password-41b2";
 
 /// The tofu/terraform binary the tests run: `GF_TEST_TOFU` (scripts/test.sh), else `tofu` or
 /// `terraform` on `PATH`; none is a failure naming what to install.
-fn tofu() -> String {
+pub fn tofu() -> String {
     if let Ok(p) = std::env::var("GF_TEST_TOFU")
         && !p.is_empty()
     {

@@ -3,6 +3,7 @@
 mod harness;
 
 mod contract;
+mod deploy;
 mod fake_kube;
 mod lane;
 mod lifecycle;

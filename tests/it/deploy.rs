@@ -1,0 +1,111 @@
+//! Capabilities together: `gf apply` of a lane stack (drain → tofu apply → restore) and the Attic
+//! cache gate in front of plan/apply, with real terraform, moto and the fake Kubernetes API.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::fake_kube::{FakeKube, NS};
+use crate::harness::{Gf, Repo};
+use crate::lifecycle::{ACCESS, SECRET, tofu};
+use crate::moto::Moto;
+
+const DRAINED: [&str; 2] = ["gf-nix", "gf-docker"];
+const HEAVY: &str = "gf-heavy-nix";
+
+/// The lifecycle fixture with `alpha` on the heavy Nix lane, a fake cluster holding its sets
+/// (one busy job on `gf-nix`), and moto.
+fn lane_setup() -> (Repo, FakeKube, Moto) {
+    let repo = Repo::from_fixture("lifecycle");
+    repo.edit_json("stacks/alpha/stack.json", |v| {
+        v["lane"] = json!({ "name": "heavy-nix", "drain": { "namespace": NS, "scale_sets": DRAINED } });
+    });
+    let fake = FakeKube::start();
+    fake.add_set("gf-nix", Some(1), Some(10));
+    fake.add_set("gf-docker", Some(0), Some(5));
+    fake.add_set(HEAVY, Some(1), Some(2));
+    fake.add_runner("gf-nix", "gf-nix-busy", Some("4711"));
+    (repo, fake, Moto::start())
+}
+
+fn gf_for(repo: &Repo, fake: &FakeKube, moto: &Moto) -> Gf {
+    repo.gf().envs(fake.env()).env("GF_TOFU", tofu()).envs(moto.env(ACCESS, SECRET))
+}
+
+fn drained(fake: &FakeKube) -> bool {
+    DRAINED.iter().all(|s| fake.caps(s) == (Some(0), Some(0)))
+}
+
+fn assert_restored(fake: &FakeKube) {
+    assert_eq!(fake.caps("gf-nix"), (Some(1), Some(10)));
+    assert_eq!(fake.caps("gf-docker"), (Some(0), Some(5)));
+    for s in DRAINED {
+        assert!(
+            fake.set(s)["metadata"]["annotations"]["gf.flywheel.dev/drained-from"].is_null(),
+            "`{s}` still carries the drain annotation"
+        );
+    }
+    assert_eq!(fake.set_history(HEAVY).len(), 1, "the heavy lane's own set was written");
+}
+
+#[test]
+fn applying_a_lane_stack_drains_waits_applies_and_restores() {
+    let (repo, fake, moto) = lane_setup();
+    let log = repo.path().join("order.log");
+    let g = gf_for(&repo, &fake, &moto).env("ORDER_LOG", log.to_string_lossy());
+    g.clone().args(["plan", "alpha", "--allow-empty-state", "--", "-var", "sleep=2"]).run().code(0);
+    g.clone()
+        .args(["apply", "alpha", "--dry-run"])
+        .run()
+        .code(0)
+        .stdout_has("patch them to 0/0")
+        .stdout_has("put recorded caps back");
+    assert!(fake.patches().is_empty(), "the dry run wrote to the cluster: {:?}", fake.patches());
+
+    let mut child =
+        g.clone().args(["apply", "alpha"]).command().stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    fake.wait_for(30, "the shared sets drained to 0/0", drained);
+    // A job still runs on a drained set: tofu must not start yet.
+    std::thread::sleep(Duration::from_millis(600));
+    assert!(!log.exists(), "tofu applied while a job was still running on a drained set");
+    fake.finish_job("gf-nix-busy");
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !log.exists() {
+        assert!(Instant::now() < deadline, "the apply never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(drained(&fake), "the sets were restored while tofu was applying");
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_restored(&fake);
+    assert!(moto.get("alpha/terraform.tfstate").is_some(), "state did not land at its key");
+}
+
+#[test]
+fn a_failed_lane_apply_still_restores_the_sets() {
+    let (repo, fake, moto) = lane_setup();
+    fake.finish_job("gf-nix-busy");
+    repo.write(
+        "stacks/alpha/boom.tf",
+        "resource \"terraform_data\" \"boom\" {\n  provisioner \"local-exec\" {\n    command = \"echo boom >&2; exit 9\"\n  }\n}\n",
+    );
+    let g = gf_for(&repo, &fake, &moto);
+    g.clone().args(["plan", "alpha", "--allow-empty-state"]).run().code(0);
+    let run = g.clone().args(["apply", "alpha"]).run();
+    run.code(1).stderr_has("restored after the failed apply");
+    assert!(fake.set_history("gf-nix").iter().any(|s| s["spec"]["maxRunners"] == 0), "the lane was never drained");
+    assert_restored(&fake);
+}
+
+#[test]
+fn a_lane_apply_in_the_wrong_context_touches_nothing() {
+    let (repo, fake, moto) = lane_setup();
+    let g = gf_for(&repo, &fake, &moto);
+    g.clone().args(["plan", "alpha", "--allow-empty-state"]).run().code(0);
+    g.clone().args(["apply", "alpha"]).env("KUBE_CONTEXT", "honey-staging").run().code(3).stderr_has("honey-staging");
+    assert!(fake.patches().is_empty(), "{:?}", fake.patches());
+    assert!(moto.get("alpha/terraform.tfstate").is_none());
+}
