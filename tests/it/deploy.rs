@@ -63,7 +63,7 @@ fn applying_a_lane_stack_drains_waits_applies_and_restores() {
         .stdout_has("put recorded caps back");
     assert!(fake.patches().is_empty(), "the dry run wrote to the cluster: {:?}", fake.patches());
 
-    let mut child =
+    let child =
         g.clone().args(["apply", "alpha"]).command().stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     fake.wait_for(30, "the shared sets drained to 0/0", drained);
     // A job still runs on a drained set: tofu must not start yet.
@@ -71,7 +71,7 @@ fn applying_a_lane_stack_drains_waits_applies_and_restores() {
     assert!(!log.exists(), "tofu applied while a job was still running on a drained set");
     fake.finish_job("gf-nix-busy");
 
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_mins(1);
     while !log.exists() {
         assert!(Instant::now() < deadline, "the apply never started");
         std::thread::sleep(Duration::from_millis(20));
