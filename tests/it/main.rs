@@ -2,4 +2,6 @@
 
 mod harness;
 
+mod binary_cache;
+mod cache;
 mod contract;
