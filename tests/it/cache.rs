@@ -523,3 +523,20 @@ fn gate_refuses_what_is_not_present() {
     assert!(!format!("{err:#}").contains(SENTINEL));
     gate(&private, &[("GF_ATTIC_TOKEN".into(), SENTINEL.into())]).unwrap();
 }
+
+/// What `gf doctor` reports, through the library.
+#[test]
+fn reachability_for_doctor() {
+    let fx = Fixture::new();
+    let s = Server::start(&fx.cache_dir(), Opts::public());
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let reach = |url: &str| {
+        let repo = repo_with_cache(url, &fx.base.key, &[]);
+        let c = gf::contract::Contract::load(repo.path()).unwrap();
+        rt.block_on(gf::cache::reachability_in(&c, &[]))
+    };
+    let ok = reach(&s.url).unwrap();
+    assert!(ok.contains("cache `main`") && ok.contains("answers") && ok.contains("`gf-test-1`"), "{ok}");
+    let err = reach(&binary_cache::down()).unwrap_err();
+    assert!(err.contains("is unreachable") && err.contains("cannot reach"), "{err}");
+}
