@@ -218,10 +218,11 @@ async fn read_body(mut resp: reqwest::Response) -> Result<String, reqwest::Error
     Ok(String::from_utf8_lossy(&buf).into_owned())
 }
 
-/// A reqwest error with its causes (`error sending request: connection refused`).
+/// A reqwest error's causes (`client error (Connect): tcp connect error: Connection refused`);
+/// reqwest's own top line only repeats the URL the caller already names.
 fn describe(e: &reqwest::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
-    let mut cur: Option<&dyn std::error::Error> = Some(e);
+    let mut cur: Option<&dyn std::error::Error> = std::error::Error::source(e).or(Some(e));
     while let Some(err) = cur {
         let s = err.to_string();
         if !parts.iter().any(|p| p.contains(&s)) {

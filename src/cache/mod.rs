@@ -74,12 +74,12 @@ pub enum CacheError {
     #[error("malformed store path{}:\n  {}", if .0.len() == 1 { "" } else { "s" }, .0.join("\n  "))]
     Paths(Vec<String>),
     /// `--paths` could not be read.
-    #[error("cannot read `{path}`: {source}")]
+    #[error("cannot read `{path}`: {cause}")]
     ReadPaths {
         /// The file.
         path: String,
         /// Why.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// `--jobs 0`.
     #[error("`--jobs` must be at least 1")]
@@ -88,14 +88,14 @@ pub enum CacheError {
     #[error("`GF_ATTIC_TIMEOUT` `{0}` is not a duration like `4s`")]
     Timeout(String),
     /// The cache does not answer `nix-cache-info`.
-    #[error("cache `{cache}` at `{endpoint}` is unreachable: {source}")]
+    #[error("cache `{cache}` at `{endpoint}` is unreachable: {cause}")]
     Unreachable {
         /// Cache name.
         cache: String,
         /// Endpoint.
         endpoint: String,
-        /// Why.
-        source: FetchError,
+        /// Why (in the message, not the error chain, so it is printed once).
+        cause: FetchError,
     },
     /// `StoreDir` is not `/nix/store`.
     #[error("cache `{cache}` at `{endpoint}` serves store dir `{found}`, not `{STORE_DIR}`")]
@@ -248,11 +248,11 @@ impl Settings {
 
     fn client(&self, jobs: usize) -> Result<HttpCache, CacheError> {
         HttpCache::new(self.endpoint.clone(), &self.cache, self.token.clone(), jobs, self.timeouts)
-            .map_err(|source| self.unreachable(source))
+            .map_err(|cause| self.unreachable(cause))
     }
 
-    fn unreachable(&self, source: FetchError) -> CacheError {
-        CacheError::Unreachable { cache: self.cache.clone(), endpoint: self.endpoint.to_string(), source }
+    fn unreachable(&self, cause: FetchError) -> CacheError {
+        CacheError::Unreachable { cache: self.cache.clone(), endpoint: self.endpoint.to_string(), cause }
     }
 
     /// `nix-cache-info` must answer with `StoreDir: /nix/store`; returns its priority.
@@ -427,7 +427,7 @@ pub async fn run_check(g: &Globals, args: CacheCheckArgs) -> anyhow::Result<u8> 
         } else {
             (file.display().to_string(), std::fs::read_to_string(file))
         };
-        let text = text.map_err(|source| CacheError::ReadPaths { path: name.clone(), source })?;
+        let text = text.map_err(|cause| CacheError::ReadPaths { path: name.clone(), cause })?;
         items.extend(path_lines(&name, &text));
     }
     if let Some(name) = &args.stack {

@@ -45,6 +45,11 @@ pub struct Base {
     pub missing: String,
 }
 
+/// Hold while running a Nix command that touches a store.
+pub fn nix_lock() -> std::sync::MutexGuard<'static, ()> {
+    NIX.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn run(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap_or_else(|e| {
         panic!("cannot run {cmd:?}: {e}; the cache tests need Debian's `nix-bin` (`apt-get install -y nix-bin`)")
@@ -71,7 +76,7 @@ in [ a b c lone other missing ]
 "#;
 
 fn build_base(dir: &Path) -> Base {
-    let _nix = NIX.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _nix = nix_lock();
     std::fs::create_dir_all(dir).unwrap();
     for (name, file) in [("gf-test-1", "key"), ("gf-other-1", "other")] {
         run(Command::new("nix-store")

@@ -463,6 +463,7 @@ fn nix_agrees_on_signatures() {
     let store = format!("{}/main", s.url);
     let xdg = fx.work().join("xdg");
     let nix_trusts = |path: &str| {
+        let _nix = binary_cache::nix_lock();
         let out = std::process::Command::new("nix")
             .args([
                 "--extra-experimental-features",
