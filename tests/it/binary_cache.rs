@@ -5,14 +5,15 @@
 //! derivations, `nix copy --to file://…?secret-key=…`), into `target/tmp`, then copied per test.
 #![allow(dead_code)] // Not every test uses every helper.
 
-use std::net::TcpListener;
+use std::collections::HashSet;
+use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
@@ -198,6 +199,8 @@ pub struct Opts {
     pub flaky: usize,
     /// Answer every narinfo request 500 with the request's `Authorization` echoed in the body.
     pub echo_auth: bool,
+    /// Hold every narinfo answer this long.
+    pub delay: std::time::Duration,
 }
 
 impl Opts {
@@ -210,6 +213,7 @@ impl Opts {
             public_key: base().key.clone(),
             flaky: 0,
             echo_auth: false,
+            delay: std::time::Duration::ZERO,
         }
     }
 
@@ -224,6 +228,9 @@ struct St {
     opts: Opts,
     log: Mutex<Vec<String>>,
     narinfo_count: AtomicUsize,
+    inflight: AtomicUsize,
+    max_inflight: AtomicUsize,
+    peers: Mutex<HashSet<u16>>,
 }
 
 /// A loopback HTTP server over a cache folder; stops when dropped.
@@ -243,6 +250,9 @@ impl Server {
             opts,
             log: Mutex::new(Vec::new()),
             narinfo_count: AtomicUsize::new(0),
+            inflight: AtomicUsize::new(0),
+            max_inflight: AtomicUsize::new(0),
+            peers: Mutex::new(HashSet::new()),
         });
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
@@ -253,7 +263,7 @@ impl Server {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                axum::serve(listener, app)
+                axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
                     .with_graceful_shutdown(async {
                         let _ = stopped.await;
                     })
@@ -267,6 +277,16 @@ impl Server {
     /// Every request so far: `METHOD /path auth=yes|no|bad`.
     pub fn requests(&self) -> Vec<String> {
         self.st.log.lock().unwrap().clone()
+    }
+
+    /// Most narinfo requests in flight at once.
+    pub fn max_inflight(&self) -> usize {
+        self.st.max_inflight.load(Ordering::SeqCst)
+    }
+
+    /// Distinct client connections seen.
+    pub fn connections(&self) -> usize {
+        self.st.peers.lock().unwrap().len()
     }
 
     /// Whether the log holds a request for `hash`'s narinfo.
@@ -306,7 +326,29 @@ fn no_such_cache() -> Response {
     )
 }
 
-async fn handle(State(st): State<Arc<St>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn handle(
+    State(st): State<Arc<St>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    st.peers.lock().unwrap().insert(peer.port());
+    let is_narinfo = uri.path().ends_with(".narinfo");
+    if is_narinfo {
+        let now = st.inflight.fetch_add(1, Ordering::SeqCst) + 1;
+        st.max_inflight.fetch_max(now, Ordering::SeqCst);
+        tokio::time::sleep(st.opts.delay).await;
+    }
+    let resp = respond(&st, &method, &uri, &headers, &body);
+    if is_narinfo {
+        st.inflight.fetch_sub(1, Ordering::SeqCst);
+    }
+    resp
+}
+
+fn respond(st: &St, method: &Method, uri: &Uri, headers: &HeaderMap, body: &Bytes) -> Response {
     let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_string);
     let bearer = auth.as_deref().and_then(|a| a.strip_prefix("Bearer "));
     let pull_ok = st.opts.private_token.as_deref().is_none_or(|t| bearer == Some(t));
@@ -345,7 +387,7 @@ async fn handle(State(st): State<Arc<St>>, method: Method, uri: Uri, headers: He
             if !push_ok {
                 return unauthorized();
             }
-            let req: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+            let req: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
             if req["cache"] != serde_json::Value::String(o.cache.clone()) {
                 return no_such_cache();
             }

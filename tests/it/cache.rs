@@ -366,7 +366,7 @@ fn stalled_server_times_out_within_seconds() {
         .run()
         .code(1)
         .stderr_has("is unreachable")
-        .stderr_has("did not answer within 4s");
+        .stderr_has("did not answer within 4s (2 attempts)");
     assert!(t.elapsed() < Duration::from_secs(20), "took {:?}", t.elapsed());
 }
 
@@ -376,8 +376,24 @@ fn down_server_fails_within_seconds() {
     let url = binary_cache::down();
     let file = paths_file(&fx, &[&fx.base.a]);
     let t = Instant::now();
-    check(&fx, &url).arg("--paths").arg(&file).run().code(1).stderr_has("is unreachable").stderr_has("cannot reach");
+    let run = check(&fx, &url).arg("--paths").arg(&file).run();
+    run.code(1).stderr_has("is unreachable").stderr_has("Connection refused");
+    assert_eq!(run.stderr.matches("cannot reach").count(), 1, "the cause is printed once: {}", run.stderr);
     assert!(t.elapsed() < Duration::from_secs(20), "took {:?}", t.elapsed());
+}
+
+#[test]
+fn concurrency_is_bounded_and_connections_are_reused() {
+    let fx = Fixture::new();
+    let s = Server::start(&fx.cache_dir(), Opts { delay: Duration::from_millis(40), ..Opts::public() });
+    // 24 well-formed paths the cache lacks: each costs one narinfo request.
+    let alphabet: Vec<char> = "0123456789abcdfghijklmnpqrsvwxyz".chars().collect();
+    let paths: Vec<String> =
+        (0..24).map(|i| format!("/nix/store/{}-absent-{i}", alphabet[i].to_string().repeat(32))).collect();
+    let file = paths_file(&fx, &paths.iter().map(String::as_str).collect::<Vec<_>>());
+    check(&fx, &s.url).arg("--paths").arg(&file).args(["--jobs", "3"]).run().code(1).stdout_has("24 missing");
+    assert!((2..=3).contains(&s.max_inflight()), "max in flight {}", s.max_inflight());
+    assert!(s.connections() <= 3, "keep-alive: {} connections for 25 requests", s.connections());
 }
 
 #[test]
