@@ -333,11 +333,11 @@ fn stack_paths(stack: &Stack) -> Vec<(String, String)> {
 }
 
 /// A progress bar on a terminal; nothing otherwise.
-fn progress_bar(what: &str) -> indicatif::ProgressBar {
-    if !ui::stderr_is_tty() {
+fn progress_bar(what: &str, len: usize) -> indicatif::ProgressBar {
+    if !ui::stderr_is_tty() || len == 0 {
         return indicatif::ProgressBar::hidden();
     }
-    let bar = indicatif::ProgressBar::new(0);
+    let bar = indicatif::ProgressBar::new(len as u64);
     if let Ok(style) = indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({elapsed})") {
         bar.set_style(style.progress_chars("=> "));
     }
@@ -377,7 +377,7 @@ pub async fn check_paths(
     settings.availability(&cache).await?;
     settings.compare_public_key(&cache).await;
     let known_missing = settings.known_missing(&cache, paths).await;
-    let bar = progress_bar(&format!("checking `{}`", settings.cache));
+    let bar = progress_bar(&format!("checking `{}`", settings.cache), paths.len());
     let progress = |done: usize, total: usize| {
         bar.set_length(total as u64);
         bar.set_position(done as u64);
@@ -517,10 +517,12 @@ pub async fn gate_in(contract: &Contract, stack: &Stack, vars: &[(String, String
             listed.join(", ")
         )));
     }
-    ui::note(&format!(
-        "cache gate: `{}` at `{}` answers; {} `cache_paths` of `{}` present",
-        settings.cache, settings.endpoint, s.present, stack.name
-    ));
+    let held = if s.present == 0 {
+        format!("`{}` lists no `cache_paths`", stack.name)
+    } else {
+        format!("the {} `cache_paths` of `{}` are present and signed", s.present, stack.name)
+    };
+    ui::note(&format!("cache gate: `{}` at `{}` answers; {held}", settings.cache, settings.endpoint));
     Ok(())
 }
 
