@@ -2,6 +2,8 @@
 
 mod harness;
 
+mod binary_cache;
+mod cache;
 mod contract;
 mod deploy;
 mod fake_kube;
