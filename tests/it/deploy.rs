@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use crate::binary_cache::{Fixture, Opts, Server};
 use crate::fake_kube::{FakeKube, NS};
 use crate::harness::{Gf, Repo};
 use crate::lifecycle::{ACCESS, SECRET, tofu};
@@ -108,4 +109,60 @@ fn a_lane_apply_in_the_wrong_context_touches_nothing() {
     g.clone().args(["apply", "alpha"]).env("KUBE_CONTEXT", "honey-staging").run().code(3).stderr_has("honey-staging");
     assert!(fake.patches().is_empty(), "{:?}", fake.patches());
     assert!(moto.get("alpha/terraform.tfstate").is_none());
+}
+
+/// The lifecycle fixture with `gamma` requiring the Attic cache at `url` to hold `paths`.
+fn cache_repo(url: &str, key: &str, paths: &[&str]) -> Repo {
+    let repo = Repo::from_fixture("lifecycle");
+    repo.edit_json("stacks/contract.json", |v| {
+        v["attic"] = json!({ "endpoint": url, "cache": "main", "trusted_keys": [key] });
+    });
+    repo.edit_json("stacks/gamma/stack.json", |v| {
+        v["requires_cache"] = json!(true);
+        v["cache_paths"] = json!(paths);
+    });
+    repo
+}
+
+#[test]
+fn the_cache_gate_blocks_plan_and_apply_of_a_requires_cache_stack() {
+    let fx = Fixture::new();
+    let b = fx.base;
+    let server = Server::start(&fx.cache_dir(), Opts::public());
+    let moto = Moto::start();
+    let g = |repo: &Repo| repo.gf().env("KUBE_CONTEXT", "honey").env("GF_TOFU", tofu()).envs(moto.env(ACCESS, SECRET));
+
+    // A required path is missing: refused before any state lookup or tofu run.
+    let repo = cache_repo(&server.url, &b.key, &[&b.a, &b.missing]);
+    g(&repo)
+        .args(["plan", "gamma", "--allow-empty-state"])
+        .run()
+        .code(3)
+        .stderr_has("refused (cache)")
+        .stderr_has(&b.missing);
+    assert!(!repo.path().join(".gf/dev/gamma/plan.tfplan").exists(), "tofu ran behind a closed gate");
+
+    // The dry run names the gate that would fire.
+    g(&repo).args(["plan", "gamma", "--dry-run"]).run().code(0).stdout_has("Attic cache gate");
+
+    // Everything present: the gate opens and the plan runs; a stack without `requires_cache` never asks.
+    let repo = cache_repo(&server.url, &b.key, &[&b.a, &b.c]);
+    g(&repo).args(["plan", "gamma", "--allow-empty-state"]).run().code(0).stdout_has("gamma: ");
+    let asked = server.requests().len();
+    g(&repo).args(["plan", "alpha", "--allow-empty-state"]).run().code(0);
+    assert_eq!(server.requests().len(), asked, "a stack without `requires_cache` consulted the cache");
+
+    // The cache goes down between plan and apply: the apply is refused and no state is written.
+    let down = crate::binary_cache::down();
+    repo.edit_json("stacks/contract.json", |v| v["attic"]["endpoint"] = json!(down));
+    g(&repo).args(["apply", "gamma"]).run().code(3).stderr_has("refused (cache)").stderr_has("unreachable");
+    assert!(moto.get("team/gamma/terraform.tfstate").is_none() && moto.keys().iter().all(|k| !k.contains("gamma")));
+
+    // `--skip-cache-gate` overrides it, loudly.
+    g(&repo)
+        .args(["apply", "gamma", "--skip-cache-gate"])
+        .run()
+        .code(0)
+        .stderr_has("SKIPPING THE ATTIC CACHE GATE for `gamma`");
+    assert!(moto.keys().iter().any(|k| k.contains("gamma")), "the overridden apply wrote no state: {:?}", moto.keys());
 }
