@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::app::Globals;
 use crate::backend::{self, BackendError, S3Location};
 use crate::cli::JsonFlag;
-use crate::lifecycle::ContextStatus;
+use crate::context::ContextStatus;
 use crate::s3state::{ObjectStore as _, S3Settings, S3Store};
 use crate::{exit, tofu, ui};
 

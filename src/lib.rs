@@ -8,6 +8,7 @@ pub mod backend;
 pub mod cache;
 pub mod check;
 pub mod cli;
+pub mod context;
 pub mod contract;
 pub mod doctor;
 pub mod exit;

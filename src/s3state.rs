@@ -381,7 +381,7 @@ pub async fn run(g: &Globals, args: StateArgs) -> anyhow::Result<u8> {
     let (env, environment) = c.env(g.env.as_deref())?;
     let stack = c.stack(&args.stack)?;
     let key = stack.state_key(env)?;
-    crate::lifecycle::report_context(environment, env);
+    crate::context::ContextStatus::from_env(environment).report(env, "gf state");
     let settings = S3Settings::from_env(&c.backend.region)?;
     let store = S3Store::new(&settings);
     let f = Box::pin(facts(&store, key)).await?;

@@ -410,8 +410,10 @@ pub async fn run_check(g: &Globals, args: CacheCheckArgs) -> anyhow::Result<u8> 
         Err(_) if g.root.is_none() && args.stack.is_none() => None,
         Err(e) => return Err(e.into()),
     };
-    if let Some(c) = &contract {
-        report_context(g, c, &vars);
+    if let Some(c) = &contract
+        && let Ok((env, environment)) = c.env(g.env.as_deref())
+    {
+        crate::context::ContextStatus::from_vars(environment, &vars).report(env, "gf cache check");
     }
     let overrides = Overrides {
         endpoint: args.endpoint.clone(),
@@ -466,19 +468,6 @@ fn print_human(report: &Report) {
         println!("ok: {place}: all {} path{} present", s.total(), if s.total() == 1 { "" } else { "s" });
     } else {
         println!("{place}: {} path{}: {}", s.total(), if s.total() == 1 { "" } else { "s" }, s.describe());
-    }
-}
-
-/// Read-only command: a `KUBE_CONTEXT` that differs from the environment's is only reported.
-fn report_context(g: &Globals, c: &Contract, vars: &[(String, String)]) {
-    let Some(ctx) = var(vars, "KUBE_CONTEXT") else { return };
-    if let Ok((env, e)) = c.env(g.env.as_deref())
-        && e.kube_context != ctx
-    {
-        ui::warn(&format!(
-            "`KUBE_CONTEXT` is `{ctx}` but environment `{env}` uses `{}` (reported only: `gf cache check` is read-only)",
-            e.kube_context
-        ));
     }
 }
 

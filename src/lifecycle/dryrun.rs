@@ -7,10 +7,11 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use super::Op;
 use super::work::Work;
-use super::{ContextStatus, Op};
 use crate::backend::{self, Backend, BackendError, S3Location};
 use crate::cli::LifecycleArgs;
+use crate::context::ContextStatus;
 use crate::contract::{ApplyMode, Contract, Environment, Stack};
 use crate::{exit, tofu, ui};
 

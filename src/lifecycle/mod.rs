@@ -19,7 +19,8 @@ use serde::Serialize;
 use crate::app::Globals;
 use crate::backend::{self, Backend};
 use crate::cli::LifecycleArgs;
-use crate::contract::{ApplyMode, Contract, Environment, Stack};
+use crate::context::ContextStatus;
+use crate::contract::{ApplyMode, Contract, Stack};
 use crate::exit::{self, Refused};
 use crate::s3state::{self, S3Settings, S3Store, StateFacts};
 use crate::tofu::{self, Invocation, Stream, Tofu, TofuError};
@@ -83,49 +84,6 @@ pub enum LifecycleError {
         /// Parse error.
         reason: String,
     },
-}
-
-/// The `KUBE_CONTEXT` check.
-#[derive(Debug, Clone, Serialize)]
-pub struct ContextStatus {
-    /// The environment's `kube_context`.
-    pub expected: String,
-    /// `KUBE_CONTEXT`, if set.
-    pub actual: Option<String>,
-    /// Whether they are equal.
-    pub matches: bool,
-}
-
-impl ContextStatus {
-    /// Compare `KUBE_CONTEXT` (as `actual`) with the environment's context.
-    pub fn new(environment: &Environment, actual: Option<String>) -> Self {
-        let actual = actual.filter(|a| !a.is_empty());
-        let matches = actual.as_deref() == Some(environment.kube_context.as_str());
-        Self { expected: environment.kube_context.clone(), actual, matches }
-    }
-
-    /// From the process environment.
-    pub fn from_env(environment: &Environment) -> Self {
-        Self::new(environment, std::env::var("KUBE_CONTEXT").ok())
-    }
-
-    /// Why it does not match.
-    pub fn problem(&self, env: &str) -> String {
-        match &self.actual {
-            Some(a) => {
-                format!("`KUBE_CONTEXT` is `{a}`, but environment `{env}` uses kube context `{}`", self.expected)
-            }
-            None => format!("`KUBE_CONTEXT` is not set; environment `{env}` uses kube context `{}`", self.expected),
-        }
-    }
-}
-
-/// For read-only commands: warn about a context mismatch, never refuse.
-pub fn report_context(environment: &Environment, env: &str) {
-    let s = ContextStatus::from_env(environment);
-    if !s.matches {
-        ui::warn(&format!("{} (reported only: this command changes nothing)", s.problem(env)));
-    }
 }
 
 /// The child's environment: gf's own, without `TF_HTTP_*`, gf's S3 variables and other AWS
@@ -327,13 +285,11 @@ pub async fn run(g: &Globals, op: Op, args: LifecycleArgs) -> anyhow::Result<u8>
     }
 
     // Gates that need nothing but the command line and the environment: before anything runs.
-    let context =
-        ContextStatus::new(&environment, vars.iter().find(|(k, _)| k == "KUBE_CONTEXT").map(|(_, v)| v.clone()));
-    if !context.matches {
-        if op.needs_context() {
-            return Err(refused("context", format!("{}; refusing `gf {}`", context.problem(&env), op.name())));
-        }
-        ui::warn(&format!("{} (reported only: `gf output` changes nothing)", context.problem(&env)));
+    let context = ContextStatus::from_vars(&environment, &vars);
+    if op.needs_context() {
+        context.require(&env, &format!("gf {}", op.name()))?;
+    } else {
+        context.report(&env, &format!("gf {}", op.name()));
     }
     let ci = vars.iter().any(|(k, v)| k == "CI" && v == "true");
     if ci && matches!(op, Op::Apply | Op::Destroy) {
@@ -910,15 +866,5 @@ mod tests {
         assert_eq!(gate(check_plan(&meta, &at, &backend, "prod")), Some("stale-plan"));
         let moved = Backend { key: "other".into(), ..backend.clone() };
         assert_eq!(gate(check_plan(&meta, &at, &moved, "dev")), Some("stale-plan"));
-    }
-
-    #[test]
-    fn context_mismatch_names_both_contexts() {
-        let e = Environment { kube_context: "honey".into() };
-        assert!(ContextStatus::new(&e, Some("honey".into())).matches);
-        let s = ContextStatus::new(&e, Some("kind".into()));
-        assert!(!s.matches);
-        assert!(s.problem("dev").contains("`kind`") && s.problem("dev").contains("`honey`"));
-        assert!(ContextStatus::new(&e, None).problem("dev").contains("not set"));
     }
 }

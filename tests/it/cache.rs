@@ -468,7 +468,7 @@ fn kube_context_mismatch_is_only_reported() {
         .env("KUBE_CONTEXT", "elsewhere")
         .run()
         .code(0)
-        .stderr_has("`KUBE_CONTEXT` is `elsewhere` but environment `dev` uses `honey`")
+        .stderr_has("`KUBE_CONTEXT` is `elsewhere`, but environment `dev` uses kube context `honey`")
         .stderr_has("reported only");
 }
 
