@@ -20,7 +20,7 @@ use crate::app::Globals;
 use crate::backend::{self, Backend};
 use crate::cli::LifecycleArgs;
 use crate::context::ContextStatus;
-use crate::contract::{ApplyMode, Contract, Stack};
+use crate::contract::{ApplyMode, Contract, ContractError, Finding, Severity, Stack};
 use crate::exit::{self, Refused};
 use crate::s3state::{self, S3Settings, S3Store, StateFacts};
 use crate::tofu::{self, Invocation, Stream, Tofu, TofuError};
@@ -274,9 +274,22 @@ pub async fn run(g: &Globals, op: Op, args: LifecycleArgs) -> anyhow::Result<u8>
     for s in &stacks {
         s.state_key(&env)?;
     }
+    // The stacks' own sources must pass `gf check` too: a `backend "http"` or a second backend
+    // block would point tofu at state other than the contract's key.
+    let source_errors: Vec<Finding> = stacks
+        .iter()
+        .flat_map(|s| crate::check::check_sources(&contract.root, s))
+        .filter(|f| f.severity == Severity::Error)
+        .collect();
     let vars: Vec<(String, String)> = std::env::vars().collect();
     if args.dry_run {
+        for f in &source_errors {
+            ui::warn(&format!("{f} (a real run refuses this)"));
+        }
         return dryrun::run(&contract, &env, &environment, op, &args, &stacks, &vars).await;
+    }
+    if !source_errors.is_empty() {
+        return Err(ContractError::Invalid(source_errors).into());
     }
     for (k, _) in vars.iter().filter(|(k, _)| k.starts_with("TF_HTTP_")) {
         ui::warn(&format!(

@@ -556,3 +556,19 @@ fn destroy_on_a_terminal_needs_the_typed_stack_name() {
         .stdout_has("alpha: 0 added, 0 changed, 4 destroyed");
     assert_eq!(instances(&moto), 0);
 }
+
+#[test]
+fn a_stack_whose_sources_fail_check_is_refused_before_anything_runs() {
+    let repo = Repo::from_fixture("lifecycle");
+    repo.write("stacks/beta/legacy.tf", "terraform {\n  backend \"http\" {}\n}\n");
+    let g = repo.gf().env("KUBE_CONTEXT", "honey").env("GF_TOFU", "/nonexistent/tofu");
+    g.clone()
+        .args(["plan", "beta"])
+        .run()
+        .code(1)
+        .stderr_has("stacks/beta/legacy.tf:2")
+        .stderr_has("`backend \"http\"`");
+    assert!(!repo.path().join(".gf").exists(), "gf wrote working files for a refused stack");
+    // Other stacks are unaffected; the dry run shows the problem without failing.
+    g.clone().args(["plan", "--all", "--dry-run"]).run().code(0).stderr_has("a real run refuses this");
+}
