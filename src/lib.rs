@@ -15,6 +15,7 @@ pub mod exit;
 pub mod lane;
 pub mod lifecycle;
 pub mod nix;
+pub mod process;
 pub mod s3state;
 pub mod tofu;
 pub mod ui;

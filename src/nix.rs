@@ -3,6 +3,8 @@
 
 use sha2::{Digest, Sha256};
 
+use crate::process::{StderrTail, render_tail};
+
 /// The store directory.
 pub const STORE_DIR: &str = "/nix/store";
 
@@ -97,14 +99,14 @@ pub enum NixError {
         source: std::io::Error,
     },
     /// Nix exited with an error.
-    #[error("`{}` failed ({status}){}", argv.join(" "), tail(.stderr))]
+    #[error("`{}` failed ({status}){}", argv.join(" "), render_tail(.stderr))]
     Exit {
         /// The command line.
         argv: Vec<String>,
         /// Its exit status.
         status: std::process::ExitStatus,
         /// The last lines of its stderr.
-        stderr: String,
+        stderr: Vec<String>,
     },
     /// Nix printed something that is not one JSON string.
     #[error("`{}` printed `{stdout}`, not a store path", argv.join(" "))]
@@ -122,10 +124,6 @@ pub enum NixError {
         /// Nix's path.
         actual: String,
     },
-}
-
-fn tail(stderr: &str) -> String {
-    if stderr.trim().is_empty() { String::new() } else { format!(":\n{}", stderr.trim_end()) }
 }
 
 /// A Nix string literal holding exactly `s`: every `\`, `"` and `$` escaped (no interpolation can
@@ -186,15 +184,12 @@ pub async fn realise_text(name: &str, text: &str, expected: &str) -> Result<(), 
     };
     let read_err = async move {
         let mut lines = tokio::io::BufReader::new(stderr).lines();
-        let mut last = std::collections::VecDeque::with_capacity(STDERR_TAIL_LINES);
+        let mut tail = StderrTail::new(STDERR_TAIL_LINES);
         while let Some(line) = lines.next_line().await? {
             tracing::debug!(target: "gf::nix", "{line}");
-            if last.len() == STDERR_TAIL_LINES {
-                last.pop_front();
-            }
-            last.push_back(line);
+            tail.push(&line);
         }
-        Ok::<_, std::io::Error>(last.into_iter().collect::<Vec<_>>().join("\n"))
+        Ok::<_, std::io::Error>(tail.into_lines())
     };
     let (written, out, err) = tokio::join!(write, read_out, read_err);
     let status = child.wait().await.map_err(io)?;

@@ -4,7 +4,6 @@
 //! SIGINT to that group (as the terminal would: tofu stops gracefully and releases its state lock,
 //! a running `local-exec` is interrupted too) and waits. A second Ctrl-C kills the group. Output is streamed line by line to the caller, never buffered whole.
 
-use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -14,6 +13,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use serde::Serialize;
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::sync::mpsc;
+
+use crate::process::{StderrTail, render_tail};
 
 /// The oldest tofu/terraform with `use_lockfile` in the S3 backend.
 pub const MIN_VERSION: (u64, u64) = (1, 10);
@@ -63,7 +64,7 @@ pub enum TofuError {
         version: String,
     },
     /// Non-zero exit.
-    #[error("`{argv}` failed ({status}){}", tail_text(.tail))]
+    #[error("`{argv}` failed ({status}){}", render_tail(.tail))]
     Failed {
         /// The command line.
         argv: String,
@@ -78,10 +79,6 @@ pub enum TofuError {
         /// The command line.
         argv: String,
     },
-}
-
-fn tail_text(tail: &[String]) -> String {
-    if tail.is_empty() { String::new() } else { format!(":\n  {}", tail.join("\n  ")) }
 }
 
 /// Where the binary came from (SPEC order).
@@ -446,7 +443,7 @@ impl Tofu {
             });
         }
         drop(tx);
-        let mut tail: VecDeque<String> = VecDeque::new();
+        let mut tail = StderrTail::new(TAIL_LINES);
         let mut status = None;
         let mut open = true;
         let mut interrupts = 0u32;
@@ -454,11 +451,8 @@ impl Tofu {
             tokio::select! {
                 msg = rx.recv(), if open => match msg {
                     Some((stream, line)) => {
-                        if stream == Stream::Stderr && !line.trim().is_empty() {
-                            tail.push_back(line.clone());
-                            if tail.len() > TAIL_LINES {
-                                tail.pop_front();
-                            }
+                        if stream == Stream::Stderr {
+                            tail.push(&line);
                         }
                         on_line(stream, &line);
                     }
@@ -490,7 +484,7 @@ impl Tofu {
             Ok(())
         } else {
             let status = status.code().map_or_else(|| format!("{status}"), |c| format!("exit {c}"));
-            Err(TofuError::Failed { argv, status, tail: tail.into() })
+            Err(TofuError::Failed { argv, status, tail: tail.into_lines() })
         }
     }
 }
