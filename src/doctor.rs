@@ -153,6 +153,7 @@ fn print_human(r: &Doctor) {
             "tofu".into(),
             mark(r.tofu.ok()).into(),
             match (&r.tofu.path, &r.tofu.version) {
+                (Some(p), Some(v)) if r.tofu.status == "ok" => format!("{p} {v}"),
                 (Some(p), Some(v)) => format!("{p} {v} ({})", r.tofu.status),
                 (Some(p), None) => format!("{p}: {}", r.tofu.status),
                 _ => r.tofu.status.clone(),

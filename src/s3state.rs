@@ -10,7 +10,6 @@ use std::time::Duration;
 use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
-use aws_sdk_s3::error::DisplayErrorContext;
 use aws_sdk_s3::primitives::DateTimeFormat;
 use serde::{Deserialize, Serialize};
 
@@ -181,7 +180,7 @@ fn reason_of<E: std::error::Error + aws_sdk_s3::error::ProvideErrorMetadata + 's
         }
         SdkError::DispatchFailure(d) => {
             let what = if d.is_timeout() { "timed out" } else { "cannot connect" };
-            format!("{what}: {}", DisplayErrorContext(e))
+            format!("{what}: {}", error_chain(e))
         }
         SdkError::ServiceError(s) => {
             let err = s.err();
@@ -191,8 +190,22 @@ fn reason_of<E: std::error::Error + aws_sdk_s3::error::ProvideErrorMetadata + 's
                 _ => format!("HTTP {}", s.raw().status().as_u16()),
             }
         }
-        _ => DisplayErrorContext(e).to_string(),
+        _ => error_chain(e),
     }
+}
+
+/// Every message of an error's source chain, joined with `: ` (no Debug dumps, no repeats).
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        let msg = err.to_string();
+        if !parts.iter().any(|p| p.contains(&msg)) {
+            parts.push(msg);
+        }
+        cur = err.source();
+    }
+    parts.join(": ")
 }
 
 impl ObjectStore for S3Store {

@@ -295,7 +295,7 @@ pub async fn report(lookup: impl Fn(&str) -> Option<String>) -> Report {
             match version_of(&loc.path).await {
                 Ok(v) if at_least(&v, MIN_VERSION) => {
                     let status =
-                        if loc.source == Source::PathTerraform { "ok (Terraform: warned about)" } else { "ok" };
+                        if loc.source == Source::PathTerraform { "ok (Terraform, not OpenTofu)" } else { "ok" };
                     Report { path, source, version: Some(v), status: status.into() }
                 }
                 Ok(v) => Report { path, source, version: Some(v), status: "too old: gf needs >= 1.10".into() },
