@@ -367,3 +367,30 @@ impl BinaryCache for HttpCache {
             .collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt as _;
+
+    const TIMEOUTS: Timeouts = Timeouts { connect: Duration::from_secs(2), request: Duration::from_secs(4) };
+
+    #[tokio::test]
+    async fn https_endpoints_speak_tls() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let first = tokio::spawn(async move {
+            let (mut peer, _) = listener.accept().await.unwrap();
+            let mut head = [0u8; 3];
+            peer.read_exact(&mut head).await.unwrap();
+            head
+        });
+        let endpoint = Endpoint::parse(&format!("https://{addr}"), "test").unwrap();
+        let cache = HttpCache::new(endpoint, "main", None, 4, TIMEOUTS).unwrap();
+        let err = cache.cache_info().await.unwrap_err();
+        // A TLS handshake record (0x16), version 3.x: a ClientHello, not plain HTTP.
+        let head = first.await.unwrap();
+        assert_eq!(head[..2], [0x16, 0x03], "{head:?}");
+        assert!(matches!(err, FetchError::Connect { .. }), "{err}");
+    }
+}
