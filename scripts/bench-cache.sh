@@ -62,7 +62,8 @@ ln -sfn "$W/cache" "$W/srv/main"
 #   one-write   status line, headers and body in one send, as hyper (Attic's server) and nginx do;
 #   two-writes  headers, then body, as Python's SimpleHTTPRequestHandler does: with Nagle on the
 #               server and delayed ACKs on the client, a reused connection waits ~40 ms per
-#               request. This reproduces FACTS' baselines (`nix path-info` ~45 ms/path).
+#               request. This reproduces FACTS' baselines (`nix path-info` ~45 ms/path); gf
+#               re-arms TCP_QUICKACK on its sockets (src/cache/net.rs), so it does not wait.
 cat >"$W/server.py" <<'PY'
 import http.server, os, sys
 PORT, MODE, ROOT = int(sys.argv[1]), sys.argv[2], sys.argv[3]

@@ -1,13 +1,24 @@
 //! The binary cache as gf sees it (a trait seam) and its HTTP implementation: one keep-alive
-//! client, connect and request timeouts, retries with backoff on timeouts and 5xx only.
+//! client (hyper, rustls for `https://`) over [`super::net`]'s quick-ack connector, connect and
+//! request timeouts, retries with backoff on timeouts and 5xx only.
 
+use std::error::Error as StdError;
 use std::future::Future;
+use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::StatusCode;
-use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
+use http_body_util::BodyExt as _;
+use hyper::StatusCode;
+use hyper::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue, USER_AGENT};
+use hyper::{Method, Request};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use super::narinfo::CacheInfo;
+use super::net::{BoxError, QuickAckConnector};
 use super::{Endpoint, Token};
 
 /// Attempts for a request answered 5xx.
@@ -18,6 +29,10 @@ const ATTEMPTS_TIMEOUT: u32 = 2;
 const BACKOFF: Duration = Duration::from_millis(200);
 /// Largest body gf reads from the cache (narinfos are a few hundred bytes).
 const BODY_MAX: usize = 4 << 20;
+/// The `User-Agent` header.
+const UA: &str = concat!("gf/", env!("CARGO_PKG_VERSION"));
+
+type HyperClient = Client<HttpsConnector<QuickAckConnector>, String>;
 
 /// Why a request to the cache failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -102,10 +117,12 @@ pub trait BinaryCache: Sync {
 
 /// An Attic (or any Nix binary cache) over HTTP.
 pub struct HttpCache {
-    http: reqwest::Client,
+    http: HyperClient,
     endpoint: Endpoint,
     cache: String,
     token: Option<Token>,
+    /// The `Authorization` value, marked sensitive (not logged).
+    auth: Option<HeaderValue>,
     timeout: Duration,
 }
 
@@ -114,8 +131,18 @@ pub struct HttpCache {
 pub struct Timeouts {
     /// TCP connect.
     pub connect: Duration,
-    /// One whole request.
+    /// One whole request, body included.
     pub request: Duration,
+}
+
+/// What one attempt came to.
+enum Attempt {
+    /// A status and the (capped) body.
+    Answer(StatusCode, String),
+    /// No answer within the request timeout (or the connect timeout).
+    TimedOut,
+    /// Could not connect, or the connection broke; the cause chain.
+    Failed(String),
 }
 
 impl HttpCache {
@@ -127,29 +154,72 @@ impl HttpCache {
         jobs: usize,
         timeouts: Timeouts,
     ) -> Result<Self, FetchError> {
-        let mut headers = HeaderMap::new();
-        if let Some(t) = &token {
-            let mut v = HeaderValue::from_str(&format!("Bearer {}", t.expose())).map_err(|_| FetchError::Protocol {
-                url: endpoint.to_string(),
-                reason: "`GF_ATTIC_TOKEN` holds characters not allowed in an HTTP header".into(),
-            })?;
-            v.set_sensitive(true);
-            headers.insert(AUTHORIZATION, v);
-        }
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("gf/", env!("CARGO_PKG_VERSION")))
-            .default_headers(headers)
-            .connect_timeout(timeouts.connect)
-            .timeout(timeouts.request)
+        let auth = match &token {
+            Some(t) => {
+                let mut v =
+                    HeaderValue::from_str(&format!("Bearer {}", t.expose())).map_err(|_| FetchError::Protocol {
+                        url: endpoint.to_string(),
+                        reason: "`GF_ATTIC_TOKEN` holds characters not allowed in an HTTP header".into(),
+                    })?;
+                v.set_sensitive(true);
+                Some(v)
+            }
+            None => None,
+        };
+        let mut tcp = HttpConnector::new();
+        tcp.enforce_http(false);
+        tcp.set_nodelay(true);
+        tcp.set_connect_timeout(Some(timeouts.connect));
+        // ring, explicitly: ring and aws-lc-rs are both linked, so rustls has no default provider.
+        let https = HttpsConnectorBuilder::new()
+            .with_provider_and_webpki_roots(Arc::new(rustls::crypto::ring::default_provider()))
+            .map_err(|e| FetchError::Protocol { url: endpoint.to_string(), reason: format!("tls setup: {e}") })?
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(QuickAckConnector::new(tcp));
+        let http = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
             .pool_max_idle_per_host(jobs)
-            .tcp_nodelay(true)
-            .build()
-            .map_err(|e| FetchError::Protocol { url: endpoint.to_string(), reason: describe(&e) })?;
-        Ok(Self { http, endpoint, cache: cache.to_string(), token, timeout: timeouts.request })
+            .build(https);
+        Ok(Self { http, endpoint, cache: cache.to_string(), token, auth, timeout: timeouts.request })
     }
 
     fn url(&self, rest: &str) -> String {
         format!("{}/{rest}", self.endpoint)
+    }
+
+    fn request(&self, url: &str, body: Option<&serde_json::Value>) -> Result<Request<String>, FetchError> {
+        let protocol = |reason: String| FetchError::Protocol { url: url.to_string(), reason };
+        let mut req = Request::builder()
+            .method(if body.is_some() { Method::POST } else { Method::GET })
+            .uri(url)
+            .header(USER_AGENT, UA)
+            .header(ACCEPT, "*/*");
+        if let Some(v) = &self.auth {
+            req = req.header(AUTHORIZATION, v.clone());
+        }
+        let text = match body {
+            Some(b) => {
+                req = req.header(CONTENT_TYPE, "application/json");
+                serde_json::to_string(b).map_err(|e| protocol(format!("cannot encode the request: {e}")))?
+            }
+            None => String::new(),
+        };
+        req.body(text).map_err(|e| protocol(format!("not a valid request: {e}")))
+    }
+
+    /// One request and its body, within the request timeout.
+    async fn attempt(&self, req: Request<String>) -> Attempt {
+        let exchange = async {
+            let resp = self.http.request(req).await.map_err(|e| classify(&e))?;
+            let status = resp.status();
+            let text = read_body(resp.into_body()).await.map_err(|e| classify(&*e))?;
+            Ok::<_, Attempt>(Attempt::Answer(status, text))
+        };
+        match tokio::time::timeout(self.timeout, exchange).await {
+            Ok(Ok(answer) | Err(answer)) => answer,
+            Err(_) => Attempt::TimedOut,
+        }
     }
 
     /// Send with retries; `Ok((status, body))` for any final status.
@@ -157,21 +227,10 @@ impl HttpCache {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let req = match body {
-                Some(b) => self.http.post(url).json(b),
-                None => self.http.get(url),
-            };
-            let outcome = match req.send().await {
-                Ok(resp) => {
-                    let status = resp.status();
-                    read_body(resp).await.map(|text| (status, text))
-                }
-                Err(e) => Err(e),
-            };
-            match outcome {
-                Ok((status, _)) if status.is_server_error() && attempt < ATTEMPTS_5XX => {}
-                Ok((status, text)) => return Ok((status, self.redact(&text))),
-                Err(e) if e.is_timeout() => {
+            match self.attempt(self.request(url, body)?).await {
+                Attempt::Answer(status, _) if status.is_server_error() && attempt < ATTEMPTS_5XX => {}
+                Attempt::Answer(status, text) => return Ok((status, self.redact(&text))),
+                Attempt::TimedOut => {
                     if attempt >= ATTEMPTS_TIMEOUT {
                         return Err(FetchError::Timeout {
                             url: url.to_string(),
@@ -180,7 +239,9 @@ impl HttpCache {
                         });
                     }
                 }
-                Err(e) => return Err(FetchError::Connect { url: url.to_string(), reason: self.redact(&describe(&e)) }),
+                Attempt::Failed(reason) => {
+                    return Err(FetchError::Connect { url: url.to_string(), reason: self.redact(&reason) });
+                }
             }
             tokio::time::sleep(BACKOFF * 2u32.pow(attempt - 1)).await;
         }
@@ -207,9 +268,11 @@ impl HttpCache {
     }
 }
 
-async fn read_body(mut resp: reqwest::Response) -> Result<String, reqwest::Error> {
+/// The body as text, up to [`BODY_MAX`] bytes (the rest is not read).
+async fn read_body(mut body: hyper::body::Incoming) -> Result<String, BoxError> {
     let mut buf = Vec::new();
-    while let Some(chunk) = resp.chunk().await? {
+    while let Some(frame) = body.frame().await {
+        let Ok(chunk) = frame?.into_data() else { continue }; // Trailers.
         if buf.len() + chunk.len() > BODY_MAX {
             break;
         }
@@ -218,11 +281,24 @@ async fn read_body(mut resp: reqwest::Response) -> Result<String, reqwest::Error
     Ok(String::from_utf8_lossy(&buf).into_owned())
 }
 
-/// A reqwest error's causes (`client error (Connect): tcp connect error: Connection refused`);
-/// reqwest's own top line only repeats the URL the caller already names.
-fn describe(e: &reqwest::Error) -> String {
+/// A connect timeout (an `io::Error` of kind `TimedOut` in the chain) counts as a timeout, like
+/// the request timeout; anything else is a failure described by its causes.
+fn classify(e: &(dyn StdError + 'static)) -> Attempt {
+    let mut cur: Option<&(dyn StdError + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if err.downcast_ref::<io::Error>().is_some_and(|io| io.kind() == io::ErrorKind::TimedOut) {
+            return Attempt::TimedOut;
+        }
+        cur = err.source();
+    }
+    Attempt::Failed(describe(e))
+}
+
+/// An error's cause chain, each message once
+/// (`client error (Connect): tcp connect error: Connection refused (os error 111)`).
+fn describe(e: &(dyn StdError + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
-    let mut cur: Option<&dyn std::error::Error> = std::error::Error::source(e).or(Some(e));
+    let mut cur: Option<&(dyn StdError + 'static)> = Some(e);
     while let Some(err) = cur {
         let s = err.to_string();
         if !parts.iter().any(|p| p.contains(&s)) {
@@ -289,5 +365,32 @@ impl BinaryCache for HttpCache {
             .into_iter()
             .map(|p| p.rsplit('/').next().unwrap_or(&p).chars().take(super::storepath::HASH_LEN).collect())
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt as _;
+
+    const TIMEOUTS: Timeouts = Timeouts { connect: Duration::from_secs(2), request: Duration::from_secs(4) };
+
+    #[tokio::test]
+    async fn https_endpoints_speak_tls() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let first = tokio::spawn(async move {
+            let (mut peer, _) = listener.accept().await.unwrap();
+            let mut head = [0u8; 3];
+            peer.read_exact(&mut head).await.unwrap();
+            head
+        });
+        let endpoint = Endpoint::parse(&format!("https://{addr}"), "test").unwrap();
+        let cache = HttpCache::new(endpoint, "main", None, 4, TIMEOUTS).unwrap();
+        let err = cache.cache_info().await.unwrap_err();
+        // A TLS handshake record (0x16), version 3.x: a ClientHello, not plain HTTP.
+        let head = first.await.unwrap();
+        assert_eq!(head[..2], [0x16, 0x03], "{head:?}");
+        assert!(matches!(err, FetchError::Connect { .. }), "{err}");
     }
 }

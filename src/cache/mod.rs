@@ -2,11 +2,12 @@
 //! stack, and the reachability line of `gf doctor`.
 //!
 //! Nix formats are a small module of gf's own (store paths, narinfo, signatures), tested against
-//! output of Debian's Nix 2.8; HTTP is one reqwest client behind the [`client::BinaryCache`] seam.
+//! output of Debian's Nix 2.8; HTTP is one keep-alive hyper client behind the [`client::BinaryCache`] seam.
 
 pub mod client;
 pub mod engine;
 pub mod narinfo;
+pub mod net;
 pub mod signature;
 pub mod storepath;
 
