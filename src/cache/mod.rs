@@ -118,7 +118,7 @@ impl Endpoint {
     fn parse(value: &str, source_name: &'static str) -> Result<Self, CacheError> {
         let bad =
             |reason: &str| CacheError::Endpoint { value: value.to_string(), source_name, reason: reason.to_string() };
-        let url = reqwest::Url::parse(value.trim()).map_err(|e| {
+        let url = url::Url::parse(value.trim()).map_err(|e| {
             // A URL that does not parse is still echoed: it cannot be split into credentials.
             bad(&format!("not a URL ({e})"))
         })?;
