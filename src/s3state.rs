@@ -142,8 +142,14 @@ impl S3Store {
     /// A client for `settings` (no request is made).
     pub fn new(settings: &S3Settings) -> Self {
         let creds = Credentials::new(&settings.access_key, &settings.secret_key, None, None, "gf-environment");
+        let https = aws_smithy_http_client::Builder::new()
+            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+            ))
+            .build_https();
         let config = aws_sdk_s3::Config::builder()
             .behavior_version(BehaviorVersion::latest())
+            .http_client(https)
             .endpoint_url(&settings.location.endpoint)
             .region(Region::new(settings.location.region.clone()))
             .force_path_style(true)

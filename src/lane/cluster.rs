@@ -139,9 +139,6 @@ impl KubeCluster {
     /// A client for `context` of the kubeconfig at `path`, or of the standard lookup
     /// (`KUBECONFIG`, else `~/.kube/config`) when `path` is None.
     pub async fn connect(path: Option<&Path>, context: &str) -> Result<Self, ClusterError> {
-        // Both ring (kube, the cache client) and aws-lc-rs (the AWS SDK) are linked, so rustls cannot pick a
-        // default provider by itself; an earlier install (Err) is fine.
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let kc_err = |source| ClusterError::Kubeconfig { context: context.to_string(), source: Box::new(source) };
         let kubeconfig = match path {
             Some(p) => Kubeconfig::read_from(p),
