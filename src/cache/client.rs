@@ -170,7 +170,7 @@ impl HttpCache {
         tcp.enforce_http(false);
         tcp.set_nodelay(true);
         tcp.set_connect_timeout(Some(timeouts.connect));
-        // ring, explicitly: ring and aws-lc-rs are both linked, so rustls has no default provider.
+        // ring, explicitly: the one crypto provider gf links (see Cargo.toml), independent of defaults.
         let https = HttpsConnectorBuilder::new()
             .with_provider_and_webpki_roots(Arc::new(rustls::crypto::ring::default_provider()))
             .map_err(|e| FetchError::Protocol { url: endpoint.to_string(), reason: format!("tls setup: {e}") })?
