@@ -1,14 +1,13 @@
 //! Capabilities together: `gf apply` of a lane stack (drain → tofu apply → restore) and the Attic
 //! cache gate in front of plan/apply, with real terraform, moto and the fake Kubernetes API.
 
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 
 use crate::binary_cache::{Fixture, Opts, Server};
 use crate::fake_kube::{FakeKube, NS};
-use crate::harness::{Gf, Repo};
+use crate::harness::{Gf, Repo, wait_until};
 use crate::lifecycle::{ACCESS, SECRET, tofu};
 use crate::moto::Moto;
 
@@ -64,19 +63,14 @@ fn applying_a_lane_stack_drains_waits_applies_and_restores() {
         .stdout_has("put recorded caps back");
     assert!(fake.patches().is_empty(), "the dry run wrote to the cluster: {:?}", fake.patches());
 
-    let child =
-        g.clone().args(["apply", "alpha"]).command().stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let child = g.clone().args(["apply", "alpha"]).spawn();
     fake.wait_for(30, "the shared sets drained to 0/0", drained);
     // A job still runs on a drained set: tofu must not start yet.
     std::thread::sleep(Duration::from_millis(600));
     assert!(!log.exists(), "tofu applied while a job was still running on a drained set");
     fake.finish_job("gf-nix-busy");
 
-    let deadline = Instant::now() + Duration::from_mins(1);
-    while !log.exists() {
-        assert!(Instant::now() < deadline, "the apply never started");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(60, "tofu to start applying", || log.exists());
     assert!(drained(&fake), "the sets were restored while tofu was applying");
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);

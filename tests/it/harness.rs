@@ -175,6 +175,11 @@ impl Gf {
         cmd
     }
 
+    /// Start in the background: stdin closed, stdout and stderr piped.
+    pub fn spawn(&self) -> std::process::Child {
+        self.command().stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn gf")
+    }
+
     /// Run to completion.
     pub fn run(&self) -> Run {
         let mut cmd = self.command();
@@ -284,5 +289,15 @@ impl Run {
                 self.argv, self.stdout, self.stderr
             )
         })
+    }
+}
+
+/// Poll `cond` every 20 ms until it holds; fail naming `what` after `secs` seconds.
+#[track_caller]
+pub fn wait_until(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !cond() {
+        assert!(std::time::Instant::now() < deadline, "timed out after {secs} s waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }

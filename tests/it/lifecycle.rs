@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::harness::{Gf, Repo, gf, repo_root};
+use crate::harness::{Gf, Repo, gf, repo_root, wait_until};
 use crate::moto::Moto;
 
 /// Sentinel credentials: must never appear in a file, gf's output or any process's argv.
@@ -238,19 +238,8 @@ fn a_second_concurrent_apply_fails_on_the_lock_and_the_state_stays_intact() {
     for r in [&first, &second] {
         gf_for(r, &moto).args(["plan", "alpha", "--allow-empty-state", "--", "-var=sleep=4"]).run().code(0);
     }
-    let running = gf_for(&first, &moto)
-        .args(["apply", "alpha"])
-        .command()
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while moto.get("alpha/terraform.tfstate.tflock").is_none() {
-        assert!(Instant::now() < deadline, "the first apply never took the lock");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let running = gf_for(&first, &moto).args(["apply", "alpha"]).spawn();
+    wait_until(30, "the first apply to take the lock", || moto.get("alpha/terraform.tfstate.tflock").is_some());
     let st = gf_for(&second, &moto).args(["state", "alpha", "--json"]).run().code(0).json();
     assert_eq!(st["lock"]["operation"], "OperationTypeApply", "{st}");
     assert!(!st["lock"]["who"].as_str().unwrap().is_empty());
@@ -473,19 +462,8 @@ fn ctrl_c_is_forwarded_to_tofu_which_releases_its_lock() {
     let moto = Moto::start();
     let repo = Repo::from_fixture("lifecycle");
     gf_for(&repo, &moto).args(["plan", "alpha", "--allow-empty-state", "--", "-var=sleep=67"]).run().code(0);
-    let child = gf_for(&repo, &moto)
-        .args(["apply", "alpha"])
-        .command()
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while moto.get("alpha/terraform.tfstate.tflock").is_none() {
-        assert!(Instant::now() < deadline, "the apply never took the lock");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let child = gf_for(&repo, &moto).args(["apply", "alpha"]).spawn();
+    wait_until(30, "the apply to take the lock", || moto.get("alpha/terraform.tfstate.tflock").is_some());
     std::thread::sleep(Duration::from_millis(500));
     // What the terminal does on Ctrl-C: SIGINT to gf's process group, which tofu is not in.
     let start = Instant::now();
