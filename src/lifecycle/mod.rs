@@ -86,8 +86,9 @@ pub enum LifecycleError {
     },
 }
 
-/// The child's environment: gf's own, without `TF_HTTP_*`, gf's S3 variables and other AWS
-/// credentials, plus the S3 credentials as `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`.
+/// The child's environment: gf's own, without `TF_HTTP_*`, gf's S3 variables, other AWS
+/// credentials and the Attic token (tofu needs none of it), plus the S3 credentials as
+/// `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`.
 pub fn child_env(vars: &[(String, String)], settings: &S3Settings, data_dir: &Path) -> Vec<(String, String)> {
     const DROP: &[&str] = &[
         backend::ENV_ACCESS_KEY,
@@ -96,6 +97,7 @@ pub fn child_env(vars: &[(String, String)], settings: &S3Settings, data_dir: &Pa
         "AWS_SECRET_ACCESS_KEY",
         "AWS_SESSION_TOKEN",
         "AWS_PROFILE",
+        "GF_ATTIC_TOKEN",
         "TF_DATA_DIR",
         "TF_WORKSPACE",
         "TF_CLI_ARGS",
@@ -822,6 +824,7 @@ mod tests {
             ("TOFU_BACKEND_S3_SECRET_KEY", "SK"),
             ("TOFU_BACKEND_S3_ACCESS_KEY", "AK"),
             ("AWS_SECRET_ACCESS_KEY", "other"),
+            ("GF_ATTIC_TOKEN", "jwt"),
         ]
         .iter()
         .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
@@ -832,6 +835,7 @@ mod tests {
         assert_eq!(get("AWS_ACCESS_KEY_ID"), ["AK"]);
         assert!(get("TF_HTTP_PASSWORD").is_empty());
         assert!(get("TOFU_BACKEND_S3_SECRET_KEY").is_empty());
+        assert!(get("GF_ATTIC_TOKEN").is_empty());
         assert_eq!(get("PATH"), ["/bin"]);
         assert_eq!(get("TF_DATA_DIR"), ["/d"]);
     }
