@@ -186,7 +186,7 @@ fn reason_of<E: std::error::Error + aws_sdk_s3::error::ProvideErrorMetadata + 's
         }
         SdkError::DispatchFailure(d) => {
             let what = if d.is_timeout() { "timed out" } else { "cannot connect" };
-            format!("{what}: {}", error_chain(e))
+            format!("{what}: {}", crate::ui::error_chain(e))
         }
         SdkError::ServiceError(s) => {
             let err = s.err();
@@ -196,22 +196,8 @@ fn reason_of<E: std::error::Error + aws_sdk_s3::error::ProvideErrorMetadata + 's
                 _ => format!("HTTP {}", s.raw().status().as_u16()),
             }
         }
-        _ => error_chain(e),
+        _ => crate::ui::error_chain(e),
     }
-}
-
-/// Every message of an error's source chain, joined with `: ` (no Debug dumps, no repeats).
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut cur = Some(e);
-    while let Some(err) = cur {
-        let msg = err.to_string();
-        if !parts.iter().any(|p| p.contains(&msg)) {
-            parts.push(msg);
-        }
-        cur = err.source();
-    }
-    parts.join(": ")
 }
 
 impl ObjectStore for S3Store {

@@ -22,6 +22,21 @@ fn paint(label: &str, code: &str) -> String {
     }
 }
 
+/// An error and its causes on one line, each message once: some errors (kube-rs, hyper, the AWS
+/// SDK) repeat their cause in their own message, and none of them is worth a Debug dump.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        let msg = err.to_string();
+        if !parts.iter().any(|p| p.contains(&msg)) {
+            parts.push(msg);
+        }
+        cur = err.source();
+    }
+    parts.join(": ")
+}
+
 /// `error: …` on stderr.
 pub fn error(msg: &str) {
     eprintln!("{}: {msg}", paint("error", "1;31"));

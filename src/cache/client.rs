@@ -291,22 +291,7 @@ fn classify(e: &(dyn StdError + 'static)) -> Attempt {
         }
         cur = err.source();
     }
-    Attempt::Failed(describe(e))
-}
-
-/// An error's cause chain, each message once
-/// (`client error (Connect): tcp connect error: Connection refused (os error 111)`).
-fn describe(e: &(dyn StdError + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut cur: Option<&(dyn StdError + 'static)> = Some(e);
-    while let Some(err) = cur {
-        let s = err.to_string();
-        if !parts.iter().any(|p| p.contains(&s)) {
-            parts.push(s);
-        }
-        cur = err.source();
-    }
-    parts.join(": ")
+    Attempt::Failed(crate::ui::error_chain(e))
 }
 
 impl BinaryCache for HttpCache {

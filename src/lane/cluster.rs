@@ -127,7 +127,7 @@ fn api_error(object: String, e: kube::Error) -> ClusterError {
     match e {
         kube::Error::Api(r) if r.code == 409 => ClusterError::Conflict { object },
         kube::Error::Api(r) => ClusterError::Status { object, code: r.code, reason: r.reason, message: r.message },
-        e => ClusterError::Transport { object, detail: super::chain(&e) },
+        e => ClusterError::Transport { object, detail: crate::ui::error_chain(&e) },
     }
 }
 

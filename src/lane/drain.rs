@@ -232,7 +232,7 @@ pub async fn restore<C: Cluster>(c: &C, lane: &Lane) -> Result<Vec<SetRestore>, 
     for name in &lane.drain.scale_sets {
         match restore_one(c, ns, name).await {
             Ok(r) => out.push(r),
-            Err(e) => failures.push(format!("`{name}`: {}", super::chain(&e))),
+            Err(e) => failures.push(format!("`{name}`: {}", crate::ui::error_chain(&e))),
         }
     }
     if failures.is_empty() { Ok(out) } else { Err(LaneError::Restore { failures }) }

@@ -81,22 +81,6 @@ fn busy_list(busy: &[(String, usize)]) -> String {
     busy.iter().map(|(s, n)| format!("`{s}` ({n})")).collect::<Vec<_>>().join(", ")
 }
 
-/// An error and its causes on one line.
-pub(crate) fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        // Some errors (kube-rs, hyper) repeat their cause in their own message.
-        let text = c.to_string();
-        if !s.contains(&text) {
-            s.push_str(": ");
-            s.push_str(&text);
-        }
-        cur = c.source();
-    }
-    s
-}
-
 /// Into anyhow, keeping a refusal findable by `exit::code_for`.
 fn lift(e: LaneError) -> anyhow::Error {
     match e {
@@ -339,7 +323,7 @@ async fn guarded_drain<C: Cluster>(
     let restored = if wrote.load(std::sync::atomic::Ordering::SeqCst) {
         match drain::restore(c, lane).await {
             Ok(_) => "the recorded caps were put back".to_string(),
-            Err(r) => format!("restoring failed too ({}): run `gf lane restore`", chain(&r)),
+            Err(r) => format!("restoring failed too ({}): run `gf lane restore`", ui::error_chain(&r)),
         }
     } else {
         // Nothing was sent: the sets are as they were (an earlier drain's annotation included).
@@ -405,7 +389,7 @@ where
         Ok(r) => r,
         Err(panic) => {
             if let Err(r) = restore_with_retries(cluster, lane).await {
-                ui::error(&format!("lane `{}` is still drained: {}", lane.name, chain(&r)));
+                ui::error(&format!("lane `{}` is still drained: {}", lane.name, ui::error_chain(&r)));
             }
             std::panic::resume_unwind(panic);
         }
@@ -424,7 +408,7 @@ where
             Err(e)
         }
         (Err(e), Err(r)) => {
-            ui::error(&format!("lane `{}` is still drained: {}", lane.name, chain(&r)));
+            ui::error(&format!("lane `{}` is still drained: {}", lane.name, ui::error_chain(&r)));
             Err(e)
         }
     }
@@ -450,7 +434,7 @@ async fn restore_with_retries<C: Cluster>(c: &C, lane: &Lane) -> Result<Vec<drai
         match drain::restore(c, lane).await {
             Ok(sets) => return Ok(sets),
             Err(e) if attempt < 3 => {
-                ui::warn(&format!("restoring lane `{}` failed ({}); retrying", lane.name, chain(&e)));
+                ui::warn(&format!("restoring lane `{}` failed ({}); retrying", lane.name, ui::error_chain(&e)));
                 tokio::time::sleep(delay).await;
                 delay *= 2;
             }

@@ -418,11 +418,20 @@ fn wrong_store_dir_is_refused() {
 
 /// A fixture repository whose contract points at `url` and whose `gitlab-runners` needs `paths`.
 fn repo_with_cache(url: &str, key: &str, paths: &[&str]) -> Repo {
-    let repo = Repo::from_fixture("contract");
+    cache_repo("contract", "gitlab-runners", url, key, paths)
+}
+
+/// Fixture `fixture` with its contract's `attic` block pointing at `url` (trusting `key`) and
+/// `stack` requiring the cache to hold `paths`.
+pub fn cache_repo(fixture: &str, stack: &str, url: &str, key: &str, paths: &[&str]) -> Repo {
+    let repo = Repo::from_fixture(fixture);
     repo.edit_json("stacks/contract.json", |v| {
         v["attic"] = serde_json::json!({ "endpoint": url, "cache": "main", "trusted_keys": [key] });
     });
-    repo.edit_json("stacks/gitlab-runners/stack.json", |v| v["cache_paths"] = serde_json::json!(paths));
+    repo.edit_json(&format!("stacks/{stack}/stack.json"), |v| {
+        v["requires_cache"] = serde_json::json!(true);
+        v["cache_paths"] = serde_json::json!(paths);
+    });
     repo
 }
 

@@ -107,15 +107,7 @@ fn a_lane_apply_in_the_wrong_context_touches_nothing() {
 
 /// The lifecycle fixture with `gamma` requiring the Attic cache at `url` to hold `paths`.
 fn cache_repo(url: &str, key: &str, paths: &[&str]) -> Repo {
-    let repo = Repo::from_fixture("lifecycle");
-    repo.edit_json("stacks/contract.json", |v| {
-        v["attic"] = json!({ "endpoint": url, "cache": "main", "trusted_keys": [key] });
-    });
-    repo.edit_json("stacks/gamma/stack.json", |v| {
-        v["requires_cache"] = json!(true);
-        v["cache_paths"] = json!(paths);
-    });
-    repo
+    crate::cache::cache_repo("lifecycle", "gamma", url, key, paths)
 }
 
 #[test]
