@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 
 use crate::backend::{self, Backend, S3Location};
-use crate::cli::{BackendArgs, BackendFormat, CacheCommand, Cli, Command, JsonFlag};
+use crate::cli::{AffectedArgs, BackendArgs, BackendFormat, CacheCommand, Cli, Command, JsonFlag};
 use crate::contract::{self, Contract};
 use crate::{check, exit, nix, ui};
 
@@ -58,7 +58,34 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Doctor(a) => crate::doctor::run(&g, a).await,
         Command::Cache(CacheCommand::Check(a)) => crate::cache::run_check(&g, a).await,
         Command::Lane(cmd) => crate::lane::run(&g, cmd).await,
+        Command::Affected(a) => affected_cmd(&g, &a),
     }
+}
+
+fn affected_cmd(g: &Globals, a: &AffectedArgs) -> anyhow::Result<u8> {
+    use crate::affected;
+    let opts = affected::Options { base: a.base.clone(), head: a.head.clone(), with_dependents: a.with_dependents };
+    let report = g.contract().map_err(anyhow::Error::from).and_then(|c| Ok(affected::run(&c.root, &c, &opts)?));
+    match report {
+        Ok(r) if a.json => ui::print_json(&r.to_json())?,
+        Ok(r) => {
+            for w in &r.warnings {
+                eprintln!("{w}");
+            }
+            if a.github_matrix {
+                println!("{}", r.to_matrix());
+            } else {
+                print!("{}", r.render());
+            }
+        }
+        Err(e) if a.json => {
+            ui::print_json(&affected::error_json(&opts, &format!("{e:#}")))?;
+            ui::error(&format!("{e:#}"));
+            return Ok(exit::ERROR);
+        }
+        Err(e) => return Err(e),
+    }
+    Ok(exit::OK)
 }
 
 fn stacks(g: &Globals, a: JsonFlag) -> anyhow::Result<u8> {

@@ -51,6 +51,8 @@ pub enum Command {
     /// The heavy Nix lane: shared ARC runner sets drained around the ARC apply
     #[command(subcommand)]
     Lane(LaneCommand),
+    /// The stacks a change touches (git diff from the merge base of `--base` and `--head`), and why
+    Affected(AffectedArgs),
 }
 
 /// `--json`: one JSON document on stdout instead of human output.
@@ -126,6 +128,26 @@ pub struct LifecycleArgs {
     /// Extra arguments passed to tofu after gf's own
     #[arg(last = true, value_name = "TOFU_ARGS")]
     pub tofu_args: Vec<String>,
+}
+
+/// `gf affected`.
+#[derive(Debug, Args, Clone)]
+pub struct AffectedArgs {
+    /// The base revision: a pull request's target branch, or the commit before a push
+    #[arg(long, value_name = "REF")]
+    pub base: String,
+    /// The head revision
+    #[arg(long, value_name = "REF", default_value = "HEAD")]
+    pub head: String,
+    /// Print one JSON document on stdout (also on error)
+    #[arg(long, conflicts_with = "github_matrix")]
+    pub json: bool,
+    /// Print `{"include":[{"stack","apply","lane"}]}` for a GitHub Actions matrix
+    #[arg(long)]
+    pub github_matrix: bool,
+    /// Also select every stack that depends on a selected one (transitively)
+    #[arg(long)]
+    pub with_dependents: bool,
 }
 
 /// `gf state`.

@@ -3,6 +3,7 @@
 //!
 //! The binary is thin (`main.rs`); this library is what it and the integration tests use.
 
+pub mod affected;
 pub mod app;
 pub mod backend;
 pub mod cache;

@@ -2,6 +2,7 @@
 
 mod harness;
 
+mod affected;
 mod binary_cache;
 mod cache;
 mod contract;

@@ -1,0 +1,271 @@
+//! The `git` binary as `gf affected` uses it: argv lists (never a shell), output read as bytes to
+//! the end, every failure carrying the argv and the tail of git's stderr.
+
+use std::fmt::Write as _;
+use std::io::{BufReader, Read as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::process::StderrTail;
+
+use super::AffectedError;
+
+/// Lines of git's stderr kept for an error.
+const TAIL: usize = 6;
+
+/// One file of a commit's tree (`git ls-tree -r -z`), path relative to the repository root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TreeFile {
+    /// Path bytes, `/`-separated (may be any bytes but NUL).
+    pub path: Vec<u8>,
+    /// Blob id.
+    pub oid: String,
+}
+
+/// git run in the repository root, so every path it prints is relative to that root.
+#[derive(Debug, Clone)]
+pub struct Git {
+    root: PathBuf,
+}
+
+impl Git {
+    /// git for the repository holding `root`.
+    pub fn new(root: &Path) -> Self {
+        Self { root: root.to_path_buf() }
+    }
+
+    fn command(&self, args: &[&str]) -> (Command, String) {
+        let mut cmd = Command::new("git");
+        // No pager, no terminal prompt: gf reads git's output, nobody else does.
+        cmd.arg("--no-pager").args(args).current_dir(&self.root).env("GIT_TERMINAL_PROMPT", "0");
+        (cmd, render_argv(args))
+    }
+
+    /// Run git to completion; its stdout as bytes.
+    fn run(&self, args: &[&str]) -> Result<Vec<u8>, AffectedError> {
+        let (mut cmd, line) = self.command(args);
+        let out =
+            cmd.stdin(Stdio::null()).output().map_err(|source| AffectedError::Spawn { argv: line.clone(), source })?;
+        if out.status.success() {
+            return Ok(out.stdout);
+        }
+        Err(AffectedError::Exit { argv: line, status: out.status.to_string(), tail: tail(&out.stderr) })
+    }
+
+    /// The commit `rev` names (`which` is `base` or `head`, for the error).
+    pub fn resolve(&self, which: &'static str, rev: &str) -> Result<String, AffectedError> {
+        if rev.is_empty() || rev.starts_with('-') || rev.chars().any(char::is_control) {
+            // A leading `-` would be read by git as an option (`--output=…` writes a file).
+            return Err(AffectedError::BadRef { which, rev: rev.to_string() });
+        }
+        let spec = format!("{rev}^{{commit}}");
+        match self.run(&["rev-parse", "--verify", "--quiet", "--end-of-options", &spec]) {
+            Ok(out) => parse_oid(&out).ok_or_else(|| AffectedError::Protocol {
+                argv: render_argv(&["rev-parse", "--verify", "--quiet", "--end-of-options", &spec]),
+                detail: format!("expected one commit id, got `{}`", String::from_utf8_lossy(&out).trim()),
+            }),
+            // `--quiet` exits 1 without a message for an unknown revision; anything else is git's
+            // own trouble (not a repository, dubious ownership) and keeps its stderr.
+            Err(AffectedError::Exit { tail, .. }) if tail.is_empty() => {
+                Err(AffectedError::UnknownRef { which, rev: rev.to_string(), shallow: self.is_shallow() })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The best common ancestor of two commits.
+    pub fn merge_base(&self, base: &str, head: &str) -> Result<String, AffectedError> {
+        match self.run(&["merge-base", base, head]) {
+            Ok(out) => parse_oid(&out).ok_or_else(|| AffectedError::Protocol {
+                argv: render_argv(&["merge-base", base, head]),
+                detail: format!("expected one commit id, got `{}`", String::from_utf8_lossy(&out).trim()),
+            }),
+            // Exit 1 with nothing on stderr: the two histories share no commit.
+            Err(AffectedError::Exit { tail, .. }) if tail.is_empty() => Err(AffectedError::NoMergeBase {
+                base: base.to_string(),
+                head: head.to_string(),
+                shallow: self.is_shallow(),
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Files that differ between two commits, relative to the root. `--no-renames`: a moved file
+    /// counts at its old and its new path (rename detection would print only the new one, and the
+    /// stack it left would be missed). `--relative`: paths under the root only, relative to it,
+    /// whatever `diff.relative` says.
+    pub fn changed_files(&self, from: &str, to: &str) -> Result<Vec<Vec<u8>>, AffectedError> {
+        let out = self.run(&[
+            "diff",
+            "--name-only",
+            "-z",
+            "--no-color",
+            "--no-renames",
+            "--no-ext-diff",
+            "--no-textconv",
+            "--relative",
+            from,
+            to,
+            "--",
+        ])?;
+        Ok(split_nul(&out).map(<[u8]>::to_vec).collect())
+    }
+
+    /// Every file of `commit`'s tree under the root (`ls-tree` lists relative to its working
+    /// directory), with its blob id. Submodules and symlinks are skipped: neither holds sources.
+    pub fn tree_files(&self, commit: &str) -> Result<Vec<TreeFile>, AffectedError> {
+        let args = ["ls-tree", "-r", "-z", "--end-of-options", commit];
+        let out = self.run(&args)?;
+        let mut files = Vec::new();
+        for entry in split_nul(&out) {
+            // `<mode> SP <type> SP <object> TAB <file>`
+            let bad = || AffectedError::Protocol {
+                argv: render_argv(&args),
+                detail: format!("unexpected entry `{}`", String::from_utf8_lossy(entry)),
+            };
+            let tab = entry.iter().position(|b| *b == b'\t').ok_or_else(bad)?;
+            let meta = std::str::from_utf8(&entry[..tab]).map_err(|_| bad())?;
+            let mut parts = meta.split(' ');
+            let (Some(mode), Some(kind), Some(oid)) = (parts.next(), parts.next(), parts.next()) else {
+                return Err(bad());
+            };
+            if kind == "blob" && mode != "120000" {
+                files.push(TreeFile { path: entry[tab + 1..].to_vec(), oid: oid.to_string() });
+            }
+        }
+        Ok(files)
+    }
+
+    /// The contents of `oids`, in order, through one `git cat-file --batch`.
+    pub fn read_blobs(&self, oids: &[&str]) -> Result<Vec<Vec<u8>>, AffectedError> {
+        if oids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (mut cmd, argv) = self.command(&["cat-file", "--batch"]);
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|source| AffectedError::Spawn { argv: argv.clone(), source })?;
+        let (Some(mut stdin), Some(stdout), Some(mut stderr)) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take())
+        else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(AffectedError::Protocol { argv, detail: "no pipes to the child".into() });
+        };
+        let (read, err_bytes) = std::thread::scope(|s| {
+            // The writer runs beside the reader: git stops reading requests while its answers
+            // fill the pipe, so writing them all first could block both sides.
+            s.spawn(move || {
+                let mut buf = Vec::with_capacity(oids.len() * 41);
+                for oid in oids {
+                    buf.extend_from_slice(oid.as_bytes());
+                    buf.push(b'\n');
+                }
+                // A write error means git went away; its exit status and stderr say why.
+                let _ = stdin.write_all(&buf);
+            });
+            let err = s.spawn(move || {
+                let mut bytes = Vec::new();
+                let _ = stderr.read_to_end(&mut bytes);
+                bytes
+            });
+            let read = read_batch(BufReader::with_capacity(1 << 16, stdout), oids);
+            (read, err.join().unwrap_or_default())
+        });
+        let status = child.wait().map_err(|source| AffectedError::Spawn { argv: argv.clone(), source })?;
+        if !status.success() {
+            return Err(AffectedError::Exit { argv, status: status.to_string(), tail: tail(&err_bytes) });
+        }
+        read.map_err(|detail| AffectedError::Protocol { argv, detail })
+    }
+
+    /// Whether the clone is shallow (then an unknown base is most likely just not fetched).
+    fn is_shallow(&self) -> bool {
+        self.run(&["rev-parse", "--is-shallow-repository"]).is_ok_and(|out| out.trim_ascii() == b"true")
+    }
+}
+
+/// Read `oids.len()` answers of `git cat-file --batch`, draining the stream to its end.
+fn read_batch(mut r: impl std::io::BufRead, oids: &[&str]) -> Result<Vec<Vec<u8>>, String> {
+    let mut blobs = Vec::with_capacity(oids.len());
+    let mut header = Vec::new();
+    for oid in oids {
+        header.clear();
+        r.read_until(b'\n', &mut header).map_err(|e| format!("reading the answer for `{oid}`: {e}"))?;
+        let line = String::from_utf8_lossy(&header);
+        let line = line.trim_end();
+        // `<oid> <type> <size>` or `<object> missing`
+        let mut parts = line.split(' ');
+        let (Some(_), Some(kind), Some(size)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(format!("unexpected answer `{line}` for `{oid}`"));
+        };
+        let size: usize = size.parse().map_err(|_| format!("unexpected answer `{line}` for `{oid}`"))?;
+        if kind != "blob" {
+            return Err(format!("`{oid}` is a {kind}, not a blob"));
+        }
+        let mut blob = vec![0; size + 1];
+        r.read_exact(&mut blob).map_err(|e| format!("reading `{oid}` ({size} bytes): {e}"))?;
+        blob.pop(); // the LF after every object
+        blobs.push(blob);
+    }
+    // Drain whatever follows so git never blocks on a full pipe.
+    let _ = std::io::copy(&mut r, &mut std::io::sink());
+    Ok(blobs)
+}
+
+fn parse_oid(out: &[u8]) -> Option<String> {
+    let s = std::str::from_utf8(out).ok()?.trim();
+    (matches!(s.len(), 40 | 64) && s.bytes().all(|b| b.is_ascii_hexdigit())).then(|| s.to_string())
+}
+
+fn split_nul(out: &[u8]) -> impl Iterator<Item = &[u8]> {
+    out.split(|b| *b == 0).filter(|p| !p.is_empty())
+}
+
+fn tail(stderr: &[u8]) -> Vec<String> {
+    let mut t = StderrTail::new(TAIL);
+    for line in String::from_utf8_lossy(stderr).lines() {
+        t.push(line);
+    }
+    t.into_lines()
+}
+
+/// `git --no-pager a b c`: the argv gf runs, as an error shows it.
+pub fn render_argv(args: &[&str]) -> String {
+    let mut s = String::from("git --no-pager");
+    for a in args {
+        s.push(' ');
+        if a.is_empty() || a.contains(|c: char| c.is_whitespace() || c == '\'' || c == '"') {
+            let _ = write!(s, "'{}'", a.replace('\'', "'\\''"));
+        } else {
+            s.push_str(a);
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_answers_are_read_by_size_not_by_line() {
+        let stream = b"aaaa blob 3\na\nb\nbbbb blob 0\n\n".to_vec();
+        let blobs = read_batch(&stream[..], &["aaaa", "bbbb"]).unwrap();
+        assert_eq!(blobs, [b"a\nb".to_vec(), Vec::new()]);
+        let missing = read_batch(&b"cccc missing\n"[..], &["cccc"]).unwrap_err();
+        assert!(missing.contains("cccc"), "{missing}");
+        let short = read_batch(&b"dddd blob 10\nab"[..], &["dddd"]).unwrap_err();
+        assert!(short.contains("10 bytes"), "{short}");
+    }
+
+    #[test]
+    fn oids_and_argv() {
+        assert_eq!(parse_oid(b"0123456789abcdef0123456789abcdef01234567\n").as_deref().map(str::len), Some(40));
+        assert_eq!(parse_oid(b"HEAD\n"), None);
+        assert_eq!(render_argv(&["diff", "a b", "it's"]), "git --no-pager diff 'a b' 'it'\\''s'");
+    }
+}
