@@ -136,11 +136,8 @@ impl Git {
         Ok(files)
     }
 
-    /// The contents of `oids`, in order, through one `git cat-file --batch`.
-    pub fn read_blobs(&self, oids: &[&str]) -> Result<Vec<Vec<u8>>, AffectedError> {
-        if oids.is_empty() {
-            return Ok(Vec::new());
-        }
+    /// One `git cat-file --batch` for every blob read of a run.
+    pub fn cat_file(&self) -> Result<CatFile, AffectedError> {
         let (mut cmd, argv) = self.command(&["cat-file", "--batch"]);
         let mut child = cmd
             .stdin(Stdio::piped())
@@ -148,14 +145,54 @@ impl Git {
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|source| AffectedError::Spawn { argv: argv.clone(), source })?;
-        let (Some(mut stdin), Some(stdout), Some(mut stderr)) =
+        let (Some(stdin), Some(stdout), Some(mut stderr)) =
             (child.stdin.take(), child.stdout.take(), child.stderr.take())
         else {
             let _ = child.kill();
             let _ = child.wait();
             return Err(AffectedError::Protocol { argv, detail: "no pipes to the child".into() });
         };
-        let (read, err_bytes) = std::thread::scope(|s| {
+        // Drained beside the work, so git never blocks on a full stderr pipe.
+        let stderr = std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = stderr.read_to_end(&mut bytes);
+            bytes
+        });
+        Ok(CatFile {
+            child,
+            stdin: Some(stdin),
+            stdout: BufReader::with_capacity(1 << 16, stdout),
+            stderr: Some(stderr),
+            argv,
+        })
+    }
+
+    /// Whether the clone is shallow (then an unknown base is most likely just not fetched).
+    fn is_shallow(&self) -> bool {
+        self.run(&["rev-parse", "--is-shallow-repository"]).is_ok_and(|out| out.trim_ascii() == b"true")
+    }
+}
+
+/// A running `git cat-file --batch`: blobs asked for in batches, answered in order.
+pub struct CatFile {
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+    stdout: BufReader<std::process::ChildStdout>,
+    stderr: Option<std::thread::JoinHandle<Vec<u8>>>,
+    argv: String,
+}
+
+impl CatFile {
+    /// The contents of `oids`, in order.
+    pub fn read(&mut self, oids: &[&str]) -> Result<Vec<Vec<u8>>, AffectedError> {
+        if oids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let Some(stdin) = self.stdin.as_mut() else {
+            return Err(AffectedError::Protocol { argv: self.argv.clone(), detail: "already finished".into() });
+        };
+        let stdout = &mut self.stdout;
+        let read = std::thread::scope(|s| {
             // The writer runs beside the reader: git stops reading requests while its answers
             // fill the pipe, so writing them all first could block both sides.
             s.spawn(move || {
@@ -165,30 +202,48 @@ impl Git {
                     buf.push(b'\n');
                 }
                 // A write error means git went away; its exit status and stderr say why.
-                let _ = stdin.write_all(&buf);
+                let _ = stdin.write_all(&buf).and_then(|()| stdin.flush());
             });
-            let err = s.spawn(move || {
-                let mut bytes = Vec::new();
-                let _ = stderr.read_to_end(&mut bytes);
-                bytes
-            });
-            let read = read_batch(BufReader::with_capacity(1 << 16, stdout), oids);
-            (read, err.join().unwrap_or_default())
+            read_batch(stdout, oids)
         });
-        let status = child.wait().map_err(|source| AffectedError::Spawn { argv: argv.clone(), source })?;
-        if !status.success() {
-            return Err(AffectedError::Exit { argv, status: status.to_string(), tail: tail(&err_bytes) });
+        match read {
+            Ok(blobs) => Ok(blobs),
+            Err(detail) => {
+                // Git's own words (a corrupt object, a missing pack) beat "unexpected end".
+                let err = self.end();
+                Err(err.err().unwrap_or(AffectedError::Protocol { argv: self.argv.clone(), detail }))
+            }
         }
-        read.map_err(|detail| AffectedError::Protocol { argv, detail })
     }
 
-    /// Whether the clone is shallow (then an unknown base is most likely just not fetched).
-    fn is_shallow(&self) -> bool {
-        self.run(&["rev-parse", "--is-shallow-repository"]).is_ok_and(|out| out.trim_ascii() == b"true")
+    /// Close git's input, drain its output to the end, and check how it exited.
+    pub fn finish(mut self) -> Result<(), AffectedError> {
+        self.end()
+    }
+
+    fn end(&mut self) -> Result<(), AffectedError> {
+        self.stdin = None;
+        let _ = std::io::copy(&mut self.stdout, &mut std::io::sink());
+        let status = self.child.wait().map_err(|source| AffectedError::Spawn { argv: self.argv.clone(), source })?;
+        let err = self.stderr.take().map(|h| h.join().unwrap_or_default()).unwrap_or_default();
+        if status.success() {
+            Ok(())
+        } else {
+            Err(AffectedError::Exit { argv: self.argv.clone(), status: status.to_string(), tail: tail(&err) })
+        }
     }
 }
 
-/// Read `oids.len()` answers of `git cat-file --batch`, draining the stream to its end.
+impl Drop for CatFile {
+    fn drop(&mut self) {
+        if self.stderr.is_some() {
+            // Not finished (an error elsewhere): close its input and reap it.
+            let _ = self.end();
+        }
+    }
+}
+
+/// Read `oids.len()` answers of `git cat-file --batch`.
 fn read_batch(mut r: impl std::io::BufRead, oids: &[&str]) -> Result<Vec<Vec<u8>>, String> {
     let mut blobs = Vec::with_capacity(oids.len());
     let mut header = Vec::new();
@@ -211,8 +266,6 @@ fn read_batch(mut r: impl std::io::BufRead, oids: &[&str]) -> Result<Vec<Vec<u8>
         blob.pop(); // the LF after every object
         blobs.push(blob);
     }
-    // Drain whatever follows so git never blocks on a full pipe.
-    let _ = std::io::copy(&mut r, &mut std::io::sink());
     Ok(blobs)
 }
 
