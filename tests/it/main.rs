@@ -12,3 +12,4 @@ mod lane;
 mod lifecycle;
 mod moto;
 mod nix;
+mod workflows;
