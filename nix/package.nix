@@ -3,6 +3,7 @@
 {
   lib,
   rustPlatform,
+  git,
   tofu,
 }:
 let
@@ -32,12 +33,16 @@ rustPlatform.buildRustPackage {
   # `state` tests run real tofu against moto). Those run in `.ci/run`; here: every other test,
   # unit and integration (the contract checks and the lane against its in-process fake API).
   # libtest's --skip matches substrings, so the unit tests of those modules are skipped here too.
+  # The `workflows` tests read `.github/` (not part of this source) and run actionlint; the
+  # `affected` tests build git repositories, hence git for the check phase.
+  nativeCheckInputs = [ git ];
   checkFlags = map (module: "--skip=${module}::") [
     "nix"
     "cache"
     "lifecycle"
     "deploy"
     "state"
+    "workflows"
   ];
 
   meta = {

