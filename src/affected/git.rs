@@ -22,6 +22,26 @@ pub struct TreeFile {
     pub oid: String,
 }
 
+/// Two revisions resolved to commits, and where the diff between them starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Range {
+    /// The base commit.
+    pub base: String,
+    /// The head commit.
+    pub head: String,
+    /// Their merge base (the first, if there are several).
+    pub merge_base: String,
+}
+
+/// Refuse what git would read as something else than one revision: a leading `-` (an option:
+/// `--output=…` writes a file), `..` (a range), control characters, nothing.
+fn check_rev(which: &'static str, rev: &str) -> Result<(), AffectedError> {
+    if rev.is_empty() || rev.starts_with('-') || rev.contains("..") || rev.chars().any(char::is_control) {
+        return Err(AffectedError::BadRef { which, rev: rev.to_string() });
+    }
+    Ok(())
+}
+
 /// git run in the repository root, so every path it prints is relative to that root.
 #[derive(Debug, Clone)]
 pub struct Git {
@@ -52,16 +72,53 @@ impl Git {
         Err(AffectedError::Exit { argv: line, status: out.status.to_string(), tail: tail(&out.stderr) })
     }
 
+    /// The commits `base` and `head` name and their merge base, in one `git rev-parse` of the
+    /// symmetric range `base...head`; when that fails, each side alone says which is unknown.
+    pub fn range(&self, base: &str, head: &str) -> Result<Range, AffectedError> {
+        check_rev("base", base)?;
+        check_rev("head", head)?;
+        let spec = format!("{base}^{{commit}}...{head}^{{commit}}");
+        let args = ["rev-parse", "--revs-only", spec.as_str(), "--"];
+        let out = match self.run(&args) {
+            Ok(out) => out,
+            Err(e) => {
+                self.resolve("base", base)?;
+                self.resolve("head", head)?;
+                return Err(e);
+            }
+        };
+        // `head`, `base`, then `^<merge base>` for each merge base (none: unrelated histories).
+        let text = String::from_utf8_lossy(&out);
+        let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+        let bad = || AffectedError::Protocol {
+            argv: render_argv(&args),
+            detail: format!("unexpected answer `{}`", text.trim()),
+        };
+        let (Some(h), Some(b)) =
+            (lines.first().and_then(|l| parse_oid(l.as_bytes())), lines.get(1).and_then(|l| parse_oid(l.as_bytes())))
+        else {
+            return Err(bad());
+        };
+        let merge_base = match lines.get(2) {
+            Some(l) => l.strip_prefix('^').and_then(|m| parse_oid(m.as_bytes())).ok_or_else(bad)?,
+            None => {
+                return Err(AffectedError::NoMergeBase {
+                    base: base.to_string(),
+                    head: head.to_string(),
+                    shallow: self.is_shallow(),
+                });
+            }
+        };
+        Ok(Range { base: b, head: h, merge_base })
+    }
+
     /// The commit `rev` names (`which` is `base` or `head`, for the error).
-    pub fn resolve(&self, which: &'static str, rev: &str) -> Result<String, AffectedError> {
-        if rev.is_empty() || rev.starts_with('-') || rev.chars().any(char::is_control) {
-            // A leading `-` would be read by git as an option (`--output=…` writes a file).
-            return Err(AffectedError::BadRef { which, rev: rev.to_string() });
-        }
+    fn resolve(&self, which: &'static str, rev: &str) -> Result<String, AffectedError> {
         let spec = format!("{rev}^{{commit}}");
-        match self.run(&["rev-parse", "--verify", "--quiet", "--end-of-options", &spec]) {
+        let args = ["rev-parse", "--verify", "--quiet", "--end-of-options", spec.as_str()];
+        match self.run(&args) {
             Ok(out) => parse_oid(&out).ok_or_else(|| AffectedError::Protocol {
-                argv: render_argv(&["rev-parse", "--verify", "--quiet", "--end-of-options", &spec]),
+                argv: render_argv(&args),
                 detail: format!("expected one commit id, got `{}`", String::from_utf8_lossy(&out).trim()),
             }),
             // `--quiet` exits 1 without a message for an unknown revision; anything else is git's
@@ -69,23 +126,6 @@ impl Git {
             Err(AffectedError::Exit { tail, .. }) if tail.is_empty() => {
                 Err(AffectedError::UnknownRef { which, rev: rev.to_string(), shallow: self.is_shallow() })
             }
-            Err(e) => Err(e),
-        }
-    }
-
-    /// The best common ancestor of two commits.
-    pub fn merge_base(&self, base: &str, head: &str) -> Result<String, AffectedError> {
-        match self.run(&["merge-base", base, head]) {
-            Ok(out) => parse_oid(&out).ok_or_else(|| AffectedError::Protocol {
-                argv: render_argv(&["merge-base", base, head]),
-                detail: format!("expected one commit id, got `{}`", String::from_utf8_lossy(&out).trim()),
-            }),
-            // Exit 1 with nothing on stderr: the two histories share no commit.
-            Err(AffectedError::Exit { tail, .. }) if tail.is_empty() => Err(AffectedError::NoMergeBase {
-                base: base.to_string(),
-                head: head.to_string(),
-                shallow: self.is_shallow(),
-            }),
             Err(e) => Err(e),
         }
     }

@@ -29,7 +29,7 @@ pub use git::Git;
 pub enum AffectedError {
     /// A revision gf will not hand to git.
     #[error(
-        "`--{which}` `{rev}` is not a revision name (empty, a control character, or a leading `-` git would read as an option)"
+        "`--{which}` `{rev}` is not one revision (empty, a control character, `..`, or a leading `-` git would read as an option)"
     )]
     BadRef {
         /// `base` or `head`.
@@ -235,9 +235,7 @@ fn lossy(path: &[u8]) -> String {
 /// repository holding `root`.
 pub fn run(root: &Path, contract: &Contract, opts: &Options) -> Result<Report, AffectedError> {
     let git = Git::new(root);
-    let base = git.resolve("base", &opts.base)?;
-    let head = git.resolve("head", &opts.head)?;
-    let merge_base = git.merge_base(&base, &head)?;
+    let git::Range { base, head, merge_base } = git.range(&opts.base, &opts.head)?;
     let files = git.changed_files(&merge_base, &head)?;
 
     let stack_dirs: Vec<String> = contract

@@ -296,6 +296,9 @@ fn unknown_and_dangerous_refs_exit_1_with_a_json_document() {
     assert!(run.json()["error"].as_str().unwrap().contains("leading `-`"), "{}", run.stdout);
     assert!(!out.exists(), "git was handed `{opt}`");
 
+    // A range is not a revision.
+    r.affected(&["--base", "main..HEAD"]).run().code(1).stderr_has("`--base` `main..HEAD` is not one revision");
+
     // Outside a git repository: git's own message and the argv.
     let plain = tempfile::tempdir().unwrap();
     copy_dir(&fixture("affected"), plain.path());
