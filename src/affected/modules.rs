@@ -61,8 +61,17 @@ impl Graph {
         while !frontier.is_empty() {
             let files: Vec<&TreeFile> =
                 frontier.iter().flat_map(|d| by_dir.get(d.as_bytes()).into_iter().flatten().copied()).collect();
-            let oids: Vec<&str> = files.iter().map(|f| f.oid.as_str()).collect();
-            let blobs = cat.read(&oids)?;
+            // Identical files (a shared `versions.tf`) are one object: read each once.
+            let mut index: HashMap<&str, usize> = HashMap::new();
+            let mut oids: Vec<&str> = Vec::new();
+            for f in &files {
+                index.entry(f.oid.as_str()).or_insert_with(|| {
+                    oids.push(f.oid.as_str());
+                    oids.len() - 1
+                });
+            }
+            let unique = cat.read(&oids)?;
+            let blobs: Vec<&[u8]> = files.iter().map(|f| unique[index[f.oid.as_str()]].as_slice()).collect();
             let mut calls_by_dir: HashMap<String, Vec<Call>> = HashMap::new();
             for (f, (calls, warnings)) in files.iter().zip(parse_all(&files, &blobs)) {
                 let (dir, _) = split_dir(&f.path);
@@ -140,8 +149,8 @@ struct Call {
 
 /// The module calls (and warnings) of each file, in order; split over the cores when there are
 /// many (a thousand stacks' files parse in a few tens of milliseconds on one).
-fn parse_all(files: &[&TreeFile], blobs: &[Vec<u8>]) -> Vec<(Vec<Call>, Vec<Finding>)> {
-    let parse = |(f, blob): (&&TreeFile, &Vec<u8>)| {
+fn parse_all(files: &[&TreeFile], blobs: &[&[u8]]) -> Vec<(Vec<Call>, Vec<Finding>)> {
+    let parse = |(f, blob): (&&TreeFile, &&[u8])| {
         let mut warnings = Vec::new();
         let calls = module_calls(&f.path, blob, &mut warnings);
         (calls, warnings)
