@@ -128,8 +128,10 @@ fn the_cache_gate_blocks_plan_and_apply_of_a_requires_cache_stack() {
         .stderr_has(&b.missing);
     assert!(!repo.path().join(".gf/dev/gamma/plan.tfplan").exists(), "tofu ran behind a closed gate");
 
-    // The dry run names the gate that would fire.
-    g(&repo).args(["plan", "gamma", "--dry-run"]).run().code(0).stdout_has("Attic cache gate");
+    // The dry run names the gate the real run stopped at.
+    let dry = g(&repo).args(["plan", "gamma", "--dry-run", "--json"]).run().code(0).json();
+    assert_eq!(dry["first_refusal"]["gate"], "cache", "{dry}");
+    assert!(dry["first_refusal"]["detail"].as_str().unwrap().contains(&b.missing), "{dry}");
 
     // Everything present: the gate opens and the plan runs; a stack without `requires_cache` never asks.
     let repo = cache_repo(&server.url, &b.key, &[&b.a, &b.c]);
