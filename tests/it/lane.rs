@@ -297,12 +297,21 @@ fn sigint_during_the_drain_wait_restores() {
     assert!(fake.runners("gf-nix").contains(&"long-job".to_string()));
 }
 
-#[allow(unsafe_code)] // libc::kill is the way to send one signal to one child.
+#[test]
+fn sighup_during_the_drain_wait_restores_and_exits_129() {
+    let (repo, fake) = setup();
+    fake.add_runner("gf-nix", "long-job", Some("78"));
+    let child = lane(&repo, &fake, "drain").command().stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    fake.wait_for(20, "the drain", all_zero);
+    // A closed terminal: SIGHUP, and nobody reads stderr any more.
+    crate::harness::signal(i32::try_from(child.id()).unwrap(), libc::SIGHUP);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(129), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_restored(&fake);
+}
+
 fn interrupt(pid: u32) {
-    let pid = libc::pid_t::try_from(pid).unwrap();
-    // SAFETY: kill(2) with a valid pid and signal number has no memory-safety preconditions.
-    let rc = unsafe { libc::kill(pid, libc::SIGINT) };
-    assert_eq!(rc, 0, "kill -INT {pid}");
+    crate::harness::signal(i32::try_from(pid).unwrap(), libc::SIGINT);
 }
 
 #[test]
