@@ -13,3 +13,4 @@ mod lifecycle;
 mod moto;
 mod nix;
 mod s3proxy;
+mod show;
