@@ -94,14 +94,32 @@ pub async fn drain_caps<C: Cluster>(
 ) -> Result<Vec<SetDrain>, LaneError> {
     let quiet = opts.quiet;
     let ns = &lane.drain.namespace;
+    if !opts.allow_missing {
+        // Before any write: draining a list that names no real set protects nothing.
+        let mut missing = Vec::new();
+        for name in &lane.drain.scale_sets {
+            if c.get_set(ns, name).await?.is_none() {
+                missing.push(name.as_str());
+            }
+        }
+        if !missing.is_empty() {
+            return Err(missing_sets(lane, &missing));
+        }
+    }
     let mut out = Vec::new();
     for name in &lane.drain.scale_sets {
         let mut attempt = 0;
         let done = loop {
             attempt += 1;
             let Some(set) = c.get_set(ns, name).await? else {
+                if !opts.allow_missing {
+                    // Deleted since the check above.
+                    return Err(missing_sets(lane, &[name.as_str()]));
+                }
                 if !quiet {
-                    ui::warn(&format!("scale set `{name}` does not exist in `{ns}`: nothing to drain"));
+                    ui::warn(&format!(
+                        "scale set `{name}` does not exist in `{ns}` yet: skipped (the plan was made against an absent state; this apply creates it)"
+                    ));
                 }
                 break SetDrain { name: name.clone(), action: "missing", recorded: None };
             };
@@ -131,6 +149,21 @@ pub async fn drain_caps<C: Cluster>(
         out.push(done);
     }
     Ok(out)
+}
+
+/// The refusal for drain-list sets the cluster does not have.
+fn missing_sets(lane: &Lane, missing: &[&str]) -> LaneError {
+    let names = missing.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+    let (s, do_) = if missing.len() == 1 { ("", "does") } else { ("s", "do") };
+    LaneError::Refused(Refused::new(
+        "lane",
+        format!(
+            "scale set{s} {names} of lane `{}` {do_} not exist in namespace `{}`: draining would leave the real shared sets \
+             running and their listeners exposed to the apply; check `lane.drain.scale_sets` against the cluster \
+             (`gf lane status`) — only the apply of a plan made against an absent state (a first install) skips missing sets",
+            lane.name, lane.drain.namespace
+        ),
+    ))
 }
 
 fn report_drain(d: &SetDrain) {

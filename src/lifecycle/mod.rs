@@ -631,7 +631,9 @@ async fn run_stack(ctx: &Ctx<'_>, stack: &Stack, out: &mut Out) -> anyhow::Resul
             if stack.lane.is_some() {
                 // The lane restores itself on Ctrl-C: gf must not drop it half-way.
                 let _owner = tofu::SigintOwner::take();
-                crate::lane::with_drained(ctx.contract, env, stack, args.timeout, async {
+                // A plan made against an absent state is a first install: the sets may not exist yet.
+                let first_install = meta.as_ref().is_some_and(|m| !m.state.exists);
+                crate::lane::with_drained(ctx.contract, env, stack, args.timeout, first_install, async {
                     apply.await.map_err(anyhow::Error::from)
                 })
                 .await?;
