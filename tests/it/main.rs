@@ -11,3 +11,4 @@ mod lane;
 mod lifecycle;
 mod moto;
 mod nix;
+mod stacks;
