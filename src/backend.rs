@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use sha2::{Digest, Sha256};
 
-use crate::contract::{Contract, ContractError, Stack};
+use crate::contract::{ContractError, Stack};
 
 /// Environment variable of the S3 endpoint.
 pub const ENV_ENDPOINT: &str = "TOFU_BACKEND_S3_ENDPOINT";
@@ -51,7 +51,7 @@ fn missing_list(vars: &[&str]) -> String {
 }
 
 /// Where the S3 state backend is (no credential).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct S3Location {
     /// Endpoint URL.
     pub endpoint: String,
@@ -87,11 +87,6 @@ impl S3Location {
             }
             _ => Err(BackendError::Missing(missing)),
         }
-    }
-
-    /// From the process environment.
-    pub fn from_env(default_region: &str) -> Result<Self, BackendError> {
-        Self::from_lookup(|k| std::env::var(k).ok(), default_region)
     }
 }
 
@@ -166,13 +161,6 @@ impl Backend {
 /// `<stack>.<env>.s3.tfbackend`.
 pub fn file_name(stack: &str, env: &str) -> String {
     format!("{stack}.{env}.s3.tfbackend")
-}
-
-/// Render the backend of `stack_name` in `env` from the process environment.
-pub fn render(contract: &Contract, stack_name: &str, env: &str) -> Result<Backend, BackendError> {
-    let stack = contract.stack(stack_name)?;
-    let location = S3Location::from_env(&contract.backend.region)?;
-    Backend::new(stack, env, location)
 }
 
 /// A quoted HCL string literal. Escapes `\`, `"`, and the template sequences `${` and `%{`

@@ -111,7 +111,6 @@ fn every_terraform_test_under_stacks_passes_with_real_terraform() {
         report.push(format!("{}: {passed}", dir.strip_prefix(&stacks).unwrap().display()));
     }
     assert!(total >= 17, "only {total} terraform test runs: {report:?}");
-    eprintln!("terraform test runs: {total} ({})", report.join(", "));
 }
 
 #[test]
