@@ -370,6 +370,30 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_listed_set_the_cluster_lacks_is_refused_before_any_write() {
+        let c = MemCluster::default();
+        c.add_set("nix", Some(1), Some(10));
+        let wrote = AtomicBool::new(false);
+        let err = drain_caps(&c, &lane(&["nix", "docker", "dind"]), &opts(), &wrote).await.unwrap_err();
+        let LaneError::Refused(r) = err else { panic!("not a refusal: {err}") };
+        assert_eq!(r.gate, "lane");
+        assert!(r.message.contains("scale sets `docker`, `dind` of lane `heavy-nix` do not exist"), "{}", r.message);
+        assert!(!wrote.load(Ordering::SeqCst));
+        assert!(c.patches().is_empty(), "{:?}", c.patches());
+    }
+
+    #[tokio::test]
+    async fn a_first_install_drains_what_exists_and_skips_the_rest() {
+        let c = MemCluster::default();
+        c.add_set("nix", Some(1), Some(10));
+        let wrote = AtomicBool::new(false);
+        let first_install = LaneOptions { allow_missing: true, ..opts() };
+        let out = drain_caps(&c, &lane(&["docker", "nix"]), &first_install, &wrote).await.unwrap();
+        assert_eq!(out.iter().map(|s| s.action).collect::<Vec<_>>(), ["missing", "drained"]);
+        assert_eq!(c.caps("nix"), (Some(0), Some(0)));
+    }
+
+    #[tokio::test]
     async fn drain_records_caps_and_zeroes_both_in_one_patch() {
         let c = MemCluster::default();
         c.add_set("nix", Some(1), Some(10));
