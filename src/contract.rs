@@ -9,6 +9,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+mod checks;
+mod rules;
+
+pub use rules::key_problem;
+
 /// File name of the cluster/environment contract, relative to the repository root.
 pub const CONTRACT_FILE: &str = "stacks/contract.json";
 /// File name of a stack manifest, inside `stacks/<stack>/`.
@@ -387,7 +392,7 @@ impl Contract {
         let contract_file =
             read_json::<ContractFile>(root, CONTRACT_FILE, CONTRACT_FIELDS, CONTRACT_REQUIRED, &mut findings)?;
         if let Some(c) = &contract_file {
-            check_contract(c, &mut findings);
+            checks::check_contract(c, &mut findings);
         }
 
         let stacks_dir = root.join("stacks");
@@ -445,7 +450,7 @@ impl Contract {
             });
         }
 
-        check_stacks(root, contract_file.as_ref(), &stacks, &folders, &mut findings);
+        checks::check_stacks(root, contract_file.as_ref(), &stacks, &folders, &mut findings);
         let ordered = match dependency_order(&stacks) {
             Ok(o) => o,
             Err(cycle) => {
@@ -606,167 +611,6 @@ fn strip_position(e: &serde_json::Error) -> String {
     }
 }
 
-fn check_contract(c: &ContractFile, findings: &mut Vec<Finding>) {
-    let text_hint = Some(CONTRACT_FILE);
-    if c.backend.kind != "s3" {
-        findings.push(Finding::error(
-            "backend-type",
-            text_hint,
-            None,
-            format!(
-                "`backend.type` is `{}`: the active stacks use the S3-compatible backend (`s3`) only",
-                c.backend.kind
-            ),
-        ));
-    }
-    if c.environments.is_empty() {
-        findings.push(Finding::error("no-environments", text_hint, None, "`environments` is empty"));
-    }
-    for (name, env) in &c.environments {
-        if env.kube_context.trim().is_empty() {
-            findings.push(Finding::error(
-                "kube-context",
-                text_hint,
-                None,
-                format!("environment `{name}` has an empty `kube_context`"),
-            ));
-        }
-    }
-}
-
-/// Why `key` is not a relative object key, if it is not one.
-pub fn key_problem(key: &str) -> Option<&'static str> {
-    if key.is_empty() {
-        Some("it is empty")
-    } else if key.trim() != key {
-        Some("it has surrounding whitespace")
-    } else if key.chars().any(char::is_control) {
-        Some("it contains a control character")
-    } else if key.starts_with('/') {
-        Some("it starts with `/`")
-    } else if key.split('/').any(str::is_empty) {
-        Some("it has an empty segment")
-    } else if key.split('/').any(|s| s == "." || s == "..") {
-        Some("it has a `.` or `..` segment")
-    } else {
-        None
-    }
-}
-
-fn check_stacks(
-    root: &Path,
-    contract: Option<&ContractFile>,
-    stacks: &[Stack],
-    folders: &[String],
-    findings: &mut Vec<Finding>,
-) {
-    let names: BTreeSet<&str> =
-        stacks.iter().map(|s| s.name.as_str()).chain(folders.iter().map(String::as_str)).collect();
-    let mut keys: BTreeMap<(&str, &str), &str> = BTreeMap::new();
-    for s in stacks {
-        let text = read_lossy(root, &s.manifest);
-        let file = Some(s.manifest.as_str());
-        for dep in &s.depends_on {
-            if !names.contains(dep.as_str()) {
-                let hint =
-                    suggest(dep, names.iter().copied()).map(|h| format!("; did you mean `{h}`?")).unwrap_or_default();
-                findings.push(Finding::error(
-                    "unknown-dependency",
-                    file,
-                    line_of_key(&text, "depends_on"),
-                    format!("`depends_on` names unknown stack `{dep}`{hint}"),
-                ));
-            }
-        }
-        if let Some(c) = contract {
-            for env in c.environments.keys() {
-                if !s.state_keys.contains_key(env) {
-                    findings.push(Finding::error(
-                        "missing-state-key",
-                        file,
-                        line_of_key(&text, "state_keys"),
-                        format!("stack `{}` has no state key for environment `{env}`", s.name),
-                    ));
-                }
-            }
-        }
-        for (env, key) in &s.state_keys {
-            if let Some(c) = contract
-                && !c.environments.contains_key(env)
-            {
-                findings.push(Finding::error(
-                    "unknown-environment",
-                    file,
-                    line_of_key(&text, env),
-                    format!("`state_keys` names environment `{env}`, which `{CONTRACT_FILE}` does not define"),
-                ));
-            }
-            if let Some(problem) = key_problem(key) {
-                findings.push(Finding::error(
-                    "bad-state-key",
-                    file,
-                    line_of_key(&text, env),
-                    format!("state key `{key}` for `{env}` is not a relative object key: {problem}"),
-                ));
-            }
-            if let Some(other) = keys.insert((env.as_str(), key.as_str()), s.name.as_str()) {
-                findings.push(Finding::error(
-                    "shared-state-key",
-                    file,
-                    line_of_key(&text, env),
-                    format!("stacks `{other}` and `{}` share state key `{key}` in environment `{env}`", s.name),
-                ));
-            }
-        }
-        if s.namespaces.is_empty() {
-            findings.push(Finding::error(
-                "no-namespaces",
-                file,
-                line_of_key(&text, "namespaces"),
-                "`namespaces` is empty",
-            ));
-        }
-        for ns in s.namespaces.iter().chain(&s.optional_namespaces) {
-            if ns == "attic-cache-dev" {
-                findings.push(Finding::error(
-                    "compat-namespace",
-                    file,
-                    line_of_key(&text, "namespaces").or_else(|| line_of_key(&text, "optional_namespaces")),
-                    "namespace `attic-cache-dev` is compatibility-only: the cache plane lives in `nix-cache`",
-                ));
-            }
-        }
-        if let Some(lane) = &s.lane {
-            if lane.drain.scale_sets.is_empty() {
-                findings.push(Finding::error(
-                    "lane",
-                    file,
-                    line_of_key(&text, "scale_sets"),
-                    "`lane.drain.scale_sets` is empty",
-                ));
-            }
-            if lane.drain.namespace == "attic-cache-dev" {
-                findings.push(Finding::error(
-                    "compat-namespace",
-                    file,
-                    line_of_key(&text, "namespace"),
-                    "lane drain namespace `attic-cache-dev` is compatibility-only",
-                ));
-            }
-        }
-        for p in &s.cache_paths {
-            if !p.starts_with("/nix/store/") {
-                findings.push(Finding::error(
-                    "bad-cache-path",
-                    file,
-                    line_of_key(&text, "cache_paths"),
-                    format!("`cache_paths` entry `{p}` is not a `/nix/store/…` path"),
-                ));
-            }
-        }
-    }
-}
-
 /// Topological order (ties broken by name); on a cycle, the cycle as a closed list of names.
 pub fn dependency_order(stacks: &[Stack]) -> Result<Vec<Stack>, Vec<String>> {
     let by_name: BTreeMap<&str, &Stack> = stacks.iter().map(|s| (s.name.as_str(), s)).collect();
@@ -877,18 +721,6 @@ mod tests {
         let s = vec![stack("a", &["c"]), stack("b", &["a"]), stack("c", &["b"]), stack("d", &[])];
         let cycle = dependency_order(&s).unwrap_err();
         assert_eq!(cycle, ["a", "c", "b", "a"]);
-    }
-
-    #[test]
-    fn key_rules() {
-        assert_eq!(key_problem("attic/terraform.tfstate"), None);
-        assert!(key_problem("").is_some());
-        assert!(key_problem("/attic/x").is_some());
-        assert!(key_problem(" attic/x").is_some());
-        assert!(key_problem("attic//x").is_some());
-        assert!(key_problem("attic/../x").is_some());
-        assert!(key_problem("./x").is_some());
-        assert_eq!(key_problem("attic/x\ty"), Some("it contains a control character"));
     }
 
     #[test]

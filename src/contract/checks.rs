@@ -1,0 +1,150 @@
+//! The contract's data checks: every problem of `contract.json` and the manifests as a [`Finding`]
+//! naming the file (and line where there is one).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use super::rules::key_problem;
+use super::{CONTRACT_FILE, ContractFile, Finding, Stack, line_of_key, read_lossy, suggest};
+
+pub(super) fn check_contract(c: &ContractFile, findings: &mut Vec<Finding>) {
+    let text_hint = Some(CONTRACT_FILE);
+    if c.backend.kind != "s3" {
+        findings.push(Finding::error(
+            "backend-type",
+            text_hint,
+            None,
+            format!(
+                "`backend.type` is `{}`: the active stacks use the S3-compatible backend (`s3`) only",
+                c.backend.kind
+            ),
+        ));
+    }
+    if c.environments.is_empty() {
+        findings.push(Finding::error("no-environments", text_hint, None, "`environments` is empty"));
+    }
+    for (name, env) in &c.environments {
+        if env.kube_context.trim().is_empty() {
+            findings.push(Finding::error(
+                "kube-context",
+                text_hint,
+                None,
+                format!("environment `{name}` has an empty `kube_context`"),
+            ));
+        }
+    }
+}
+
+pub(super) fn check_stacks(
+    root: &Path,
+    contract: Option<&ContractFile>,
+    stacks: &[Stack],
+    folders: &[String],
+    findings: &mut Vec<Finding>,
+) {
+    let names: BTreeSet<&str> =
+        stacks.iter().map(|s| s.name.as_str()).chain(folders.iter().map(String::as_str)).collect();
+    let mut keys: BTreeMap<(&str, &str), &str> = BTreeMap::new();
+    for s in stacks {
+        let text = read_lossy(root, &s.manifest);
+        let file = Some(s.manifest.as_str());
+        for dep in &s.depends_on {
+            if !names.contains(dep.as_str()) {
+                let hint =
+                    suggest(dep, names.iter().copied()).map(|h| format!("; did you mean `{h}`?")).unwrap_or_default();
+                findings.push(Finding::error(
+                    "unknown-dependency",
+                    file,
+                    line_of_key(&text, "depends_on"),
+                    format!("`depends_on` names unknown stack `{dep}`{hint}"),
+                ));
+            }
+        }
+        if let Some(c) = contract {
+            for env in c.environments.keys() {
+                if !s.state_keys.contains_key(env) {
+                    findings.push(Finding::error(
+                        "missing-state-key",
+                        file,
+                        line_of_key(&text, "state_keys"),
+                        format!("stack `{}` has no state key for environment `{env}`", s.name),
+                    ));
+                }
+            }
+        }
+        for (env, key) in &s.state_keys {
+            if let Some(c) = contract
+                && !c.environments.contains_key(env)
+            {
+                findings.push(Finding::error(
+                    "unknown-environment",
+                    file,
+                    line_of_key(&text, env),
+                    format!("`state_keys` names environment `{env}`, which `{CONTRACT_FILE}` does not define"),
+                ));
+            }
+            if let Some(problem) = key_problem(key) {
+                findings.push(Finding::error(
+                    "bad-state-key",
+                    file,
+                    line_of_key(&text, env),
+                    format!("state key `{key}` for `{env}` is not a relative object key: {problem}"),
+                ));
+            }
+            if let Some(other) = keys.insert((env.as_str(), key.as_str()), s.name.as_str()) {
+                findings.push(Finding::error(
+                    "shared-state-key",
+                    file,
+                    line_of_key(&text, env),
+                    format!("stacks `{other}` and `{}` share state key `{key}` in environment `{env}`", s.name),
+                ));
+            }
+        }
+        if s.namespaces.is_empty() {
+            findings.push(Finding::error(
+                "no-namespaces",
+                file,
+                line_of_key(&text, "namespaces"),
+                "`namespaces` is empty",
+            ));
+        }
+        for ns in s.namespaces.iter().chain(&s.optional_namespaces) {
+            if ns == "attic-cache-dev" {
+                findings.push(Finding::error(
+                    "compat-namespace",
+                    file,
+                    line_of_key(&text, "namespaces").or_else(|| line_of_key(&text, "optional_namespaces")),
+                    "namespace `attic-cache-dev` is compatibility-only: the cache plane lives in `nix-cache`",
+                ));
+            }
+        }
+        if let Some(lane) = &s.lane {
+            if lane.drain.scale_sets.is_empty() {
+                findings.push(Finding::error(
+                    "lane",
+                    file,
+                    line_of_key(&text, "scale_sets"),
+                    "`lane.drain.scale_sets` is empty",
+                ));
+            }
+            if lane.drain.namespace == "attic-cache-dev" {
+                findings.push(Finding::error(
+                    "compat-namespace",
+                    file,
+                    line_of_key(&text, "namespace"),
+                    "lane drain namespace `attic-cache-dev` is compatibility-only",
+                ));
+            }
+        }
+        for p in &s.cache_paths {
+            if !p.starts_with("/nix/store/") {
+                findings.push(Finding::error(
+                    "bad-cache-path",
+                    file,
+                    line_of_key(&text, "cache_paths"),
+                    format!("`cache_paths` entry `{p}` is not a `/nix/store/…` path"),
+                ));
+            }
+        }
+    }
+}
