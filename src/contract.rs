@@ -439,7 +439,7 @@ impl Contract {
                 purpose: m.purpose,
                 namespaces: m.namespaces,
                 optional_namespaces: m.optional_namespaces,
-                depends_on: m.depends_on,
+                depends_on: checks::dedup_dependencies(&folder, m.depends_on, &rel, &text, &mut findings),
                 state_keys: m.state_keys,
                 apply: m.apply,
                 requires_cache: m.requires_cache,
@@ -454,7 +454,7 @@ impl Contract {
         let ordered = match dependency_order(&stacks) {
             Ok(o) => o,
             Err(cycle) => {
-                let first = stacks.iter().find(|s| s.name == cycle[0]);
+                let first = stacks.iter().find(|s| cycle.first() == Some(&s.name));
                 findings.push(Finding::error(
                     "cycle",
                     first.map(|s| s.manifest.as_str()),
@@ -616,8 +616,10 @@ pub fn dependency_order(stacks: &[Stack]) -> Result<Vec<Stack>, Vec<String>> {
     let by_name: BTreeMap<&str, &Stack> = stacks.iter().map(|s| (s.name.as_str(), s)).collect();
     let mut indegree: BTreeMap<&str, usize> = by_name.keys().map(|k| (*k, 0)).collect();
     for s in stacks {
-        let known = s.depends_on.iter().filter(|d| by_name.contains_key(d.as_str())).count();
-        *indegree.entry(s.name.as_str()).or_default() = known;
+        // Distinct names: each dependency is released once, however often it is listed.
+        let known: BTreeSet<&str> =
+            s.depends_on.iter().map(String::as_str).filter(|d| by_name.contains_key(d)).collect();
+        *indegree.entry(s.name.as_str()).or_default() = known.len();
     }
     let mut ready: BTreeSet<&str> = indegree.iter().filter(|(_, d)| **d == 0).map(|(k, _)| *k).collect();
     let mut out = Vec::new();
@@ -721,6 +723,27 @@ mod tests {
         let s = vec![stack("a", &["c"]), stack("b", &["a"]), stack("c", &["b"]), stack("d", &[])];
         let cycle = dependency_order(&s).unwrap_err();
         assert_eq!(cycle, ["a", "c", "b", "a"]);
+    }
+
+    #[test]
+    fn a_dependency_listed_twice_is_released_once() {
+        let s = vec![stack("b", &["a", "a"]), stack("a", &[]), stack("c", &["b", "a", "b"])];
+        let order: Vec<_> = dependency_order(&s).unwrap().into_iter().map(|s| s.name).collect();
+        assert_eq!(order, ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn duplicates_are_dropped_with_a_warning_on_the_line_of_the_repeat() {
+        let text = "{\n  \"depends_on\": [\n    \"a\",\n    \"b\",\n    \"a\", \"a\"\n  ]\n}\n";
+        let mut findings = Vec::new();
+        let deps = ["a", "b", "a", "a"].map(String::from).to_vec();
+        let kept = checks::dedup_dependencies("x", deps, "stacks/x/stack.json", text, &mut findings);
+        assert_eq!(kept, ["a", "b"]);
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        let f = &findings[0];
+        assert_eq!((f.severity, f.code, f.line), (Severity::Warning, "duplicate-dependency", Some(5)));
+        assert_eq!(f.file.as_deref(), Some("stacks/x/stack.json"));
+        assert!(f.message.contains("stack `x`") && f.message.contains("`a`"), "{}", f.message);
     }
 
     #[test]

@@ -148,3 +148,51 @@ pub(super) fn check_stacks(
         }
     }
 }
+
+/// `depends_on` without repeats, in the order written; each repeated name is one warning, on the
+/// line of its first repeat.
+pub(super) fn dedup_dependencies(
+    stack: &str,
+    deps: Vec<String>,
+    file: &str,
+    text: &str,
+    findings: &mut Vec<Finding>,
+) -> Vec<String> {
+    let mut seen = BTreeSet::new();
+    let mut reported = BTreeSet::new();
+    let mut kept = Vec::with_capacity(deps.len());
+    for dep in deps {
+        if seen.contains(&dep) {
+            if reported.insert(dep.clone()) {
+                let line = repeat_line(text, &dep).or_else(|| line_of_key(text, "depends_on"));
+                findings.push(Finding::warning(
+                    "duplicate-dependency",
+                    Some(file),
+                    line,
+                    format!("stack `{stack}` lists `{dep}` more than once in `depends_on`; the repeat is ignored"),
+                ));
+            }
+        } else {
+            seen.insert(dep.clone());
+            kept.push(dep);
+        }
+    }
+    kept
+}
+
+/// 1-based line of the second `"dep"` from the `depends_on` line on (`None` when the JSON
+/// spells it with escapes).
+fn repeat_line(text: &str, dep: &str) -> Option<usize> {
+    let start = line_of_key(text, "depends_on")?;
+    let needle = serde_json::to_string(dep).ok()?;
+    let mut count = 0;
+    for (i, line) in text.lines().enumerate().skip(start - 1) {
+        // The key's own line holds `"depends_on":` before any entry.
+        let entries = if i + 1 == start { line.split_once(':').map_or("", |(_, v)| v) } else { line };
+        count += entries.matches(&needle).count();
+        if count >= 2 {
+            return Some(i + 1);
+        }
+    }
+    None
+}

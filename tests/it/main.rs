@@ -7,6 +7,7 @@ mod cache;
 mod contract;
 mod deploy;
 mod fake_kube;
+mod hygiene;
 mod lane;
 mod lifecycle;
 mod moto;
