@@ -26,6 +26,9 @@ pub enum BackendError {
     /// Endpoint and/or bucket unset.
     #[error("cannot render the S3 backend: {} not set", missing_list(.0))]
     Missing(Vec<&'static str>),
+    /// `TOFU_BACKEND_S3_ENDPOINT` with user info (never shown).
+    #[error(transparent)]
+    UserInfo(#[from] crate::endpoint::UserInfo),
     /// A value that cannot be written into a backend file.
     #[error("`{var}` contains a control character; refusing to render it into a backend file")]
     ControlChar {
@@ -77,6 +80,12 @@ impl S3Location {
         }
         match (endpoint, bucket) {
             (Some(endpoint), Some(bucket)) => {
+                crate::endpoint::refuse_user_info(
+                    &endpoint,
+                    "S3 endpoint",
+                    "`TOFU_BACKEND_S3_ENDPOINT`",
+                    "give the credentials in `TOFU_BACKEND_S3_ACCESS_KEY` and `TOFU_BACKEND_S3_SECRET_KEY`",
+                )?;
                 let region = get(ENV_REGION).unwrap_or_else(|| default_region.to_string());
                 for (var, v) in [(ENV_ENDPOINT, &endpoint), (ENV_BUCKET, &bucket), (ENV_REGION, &region)] {
                     if v.chars().any(char::is_control) {
@@ -92,6 +101,17 @@ impl S3Location {
     /// From the process environment.
     pub fn from_env(default_region: &str) -> Result<Self, BackendError> {
         Self::from_lookup(|k| std::env::var(k).ok(), default_region)
+    }
+}
+
+/// A location that is only missing stays a report (`Ok(Err(Missing))`, for the dry run and
+/// `gf doctor`); any other problem (user info, a control character, a bad bucket) is an error.
+pub fn unless_missing(
+    location: Result<S3Location, BackendError>,
+) -> Result<Result<S3Location, BackendError>, BackendError> {
+    match location {
+        Err(e) if !matches!(e, BackendError::Missing(_)) => Err(e),
+        other => Ok(other),
     }
 }
 
@@ -280,6 +300,15 @@ mod tests {
     fn refuses_control_characters() {
         let err = S3Location::from_lookup(|k| Some(if k == ENV_BUCKET { "a\nb".into() } else { "x".into() }), "r");
         assert!(matches!(err, Err(BackendError::ControlChar { var: ENV_BUCKET })));
+    }
+
+    #[test]
+    fn refuses_user_info_in_the_endpoint_without_showing_it() {
+        let lookup = |k: &str| Some(if k == ENV_ENDPOINT { "http://u:SENTINEL@h:9000".into() } else { "b-1".into() });
+        let err = S3Location::from_lookup(lookup, "r").unwrap_err();
+        assert!(matches!(err, BackendError::UserInfo(_)), "{err:?}");
+        let msg = err.to_string();
+        assert!(msg.contains("`TOFU_BACKEND_S3_ENDPOINT` contains `@`") && !msg.contains("SENTINEL"), "{msg}");
     }
 
     #[test]

@@ -392,7 +392,7 @@ impl Contract {
         let contract_file =
             read_json::<ContractFile>(root, CONTRACT_FILE, CONTRACT_FIELDS, CONTRACT_REQUIRED, &mut findings)?;
         if let Some(c) = &contract_file {
-            checks::check_contract(c, &mut findings);
+            checks::check_contract(root, c, &mut findings);
         }
 
         let stacks_dir = root.join("stacks");

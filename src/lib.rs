@@ -11,6 +11,7 @@ pub mod cli;
 pub mod context;
 pub mod contract;
 pub mod doctor;
+pub mod endpoint;
 pub mod exit;
 pub mod lane;
 pub mod lifecycle;

@@ -7,7 +7,8 @@ use std::path::Path;
 use super::rules::key_problem;
 use super::{CONTRACT_FILE, ContractFile, Finding, Stack, line_of_key, read_lossy, suggest};
 
-pub(super) fn check_contract(c: &ContractFile, findings: &mut Vec<Finding>) {
+pub(super) fn check_contract(root: &Path, c: &ContractFile, findings: &mut Vec<Finding>) {
+    let text = read_lossy(root, CONTRACT_FILE);
     let text_hint = Some(CONTRACT_FILE);
     if c.backend.kind != "s3" {
         findings.push(Finding::error(
@@ -32,6 +33,16 @@ pub(super) fn check_contract(c: &ContractFile, findings: &mut Vec<Finding>) {
                 format!("environment `{name}` has an empty `kube_context`"),
             ));
         }
+    }
+    if let Some(endpoint) = c.attic.as_ref().and_then(|a| a.endpoint.as_deref())
+        && let Err(e) = crate::endpoint::refuse_user_info(
+            endpoint,
+            "Attic endpoint",
+            "the contract's `attic.endpoint`",
+            "give the token in `GF_ATTIC_TOKEN`",
+        )
+    {
+        findings.push(Finding::error("endpoint-user-info", text_hint, line_of_key(&text, "endpoint"), e.to_string()));
     }
 }
 

@@ -85,7 +85,7 @@ pub(super) async fn run(
     let tofu = tofu::report(lookup).await;
     let bin = tofu.path.clone().unwrap_or_else(|| "tofu".into());
     let region = lookup(backend::ENV_REGION).unwrap_or_else(|| contract.backend.region.clone());
-    let location = S3Location::from_lookup(lookup, &contract.backend.region);
+    let location = backend::unless_missing(S3Location::from_lookup(lookup, &contract.backend.region))?;
     let mut s3_missing: Vec<&'static str> = match &location {
         Err(BackendError::Missing(m)) => m.clone(),
         _ => Vec::new(),

@@ -1,5 +1,7 @@
 //! Issue 10: bad input and secret hygiene — input that used to crash gf or slip past it.
 
+use std::path::{Path, PathBuf};
+
 use serde_json::json;
 
 use crate::harness::Repo;
@@ -31,4 +33,139 @@ fn a_duplicate_dependency_is_a_warning_and_counted_once() {
     assert_eq!(f["severity"], "warning");
     assert_eq!(f["file"], "stacks/attic/stack.json");
     assert_eq!(f["line"], line);
+}
+
+/// A password that must never leave the variable it was given in.
+const PASSWORD: &str = "gf-sentinel-url-password-5d0c";
+
+/// Every file under `dir`, hidden folders included.
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() { out.extend(files(&p)) } else { out.push(p) }
+    }
+    out
+}
+
+#[track_caller]
+fn assert_nowhere_in(dir: &Path, sentinel: &str) {
+    for f in files(dir) {
+        let bytes = std::fs::read(&f).unwrap();
+        assert!(!String::from_utf8_lossy(&bytes).contains(sentinel), "`{sentinel}` reached {}", f.display());
+    }
+}
+
+#[test]
+fn user_info_in_the_s3_endpoint_is_refused_on_every_path_and_never_shown() {
+    let repo = Repo::from_fixture("lifecycle");
+    let endpoint = format!("http://gf-user:{PASSWORD}@127.0.0.1:9");
+    let g = repo
+        .gf()
+        .env("TOFU_BACKEND_S3_ENDPOINT", &endpoint)
+        .env("TOFU_BACKEND_S3_BUCKET", "gf-state")
+        .env("TOFU_BACKEND_S3_ACCESS_KEY", "AKIAGFSENTINEL7Q2XZ")
+        .env("TOFU_BACKEND_S3_SECRET_KEY", "gf-sentinel-secret-7f3a9c1e")
+        .env("KUBE_CONTEXT", "honey")
+        .env("GF_TOFU", crate::lifecycle::tofu());
+    let named = "the S3 endpoint from `TOFU_BACKEND_S3_ENDPOINT` contains `@`";
+    let refused = |args: &[&str]| {
+        let run = g.clone().args(args).run();
+        run.code(1).stderr_has(named).output_lacks(PASSWORD).output_lacks("gf-user");
+        run
+    };
+    for args in [
+        &["backend", "alpha"][..],
+        &["backend", "alpha", "--format", "json"],
+        &["backend", "alpha", "--write"],
+        &["plan", "alpha", "--dry-run"],
+        &["plan", "--all", "--dry-run", "--json"],
+    ] {
+        let run = refused(args);
+        assert_eq!(run.stdout, "", "gf {args:?} printed something");
+    }
+    // The real runs stop before tofu: its summary says the stack failed.
+    for args in [&["init", "alpha"][..], &["plan", "alpha", "--allow-empty-state"], &["state", "alpha"]] {
+        refused(args);
+    }
+    // `--nix` prints no path, and `--realise` creates none: the file gf would have rendered is
+    // not in the store.
+    let run = refused(&["backend", "alpha", "--nix", "--realise"]);
+    assert_eq!(run.stdout, "");
+    let location = gf::backend::S3Location { endpoint, bucket: "gf-state".into(), region: "us-east-1".into() };
+    let text = gf::backend::Backend {
+        stack: "alpha".into(),
+        env: "dev".into(),
+        location,
+        key: "alpha/terraform.tfstate".into(),
+    }
+    .to_tfbackend();
+    let would_be = gf::nix::text_store_path("alpha.dev.s3.tfbackend", text.as_bytes());
+    assert!(!Path::new(&would_be).exists(), "{would_be} exists: the password reached the Nix store");
+
+    // `gf doctor` reports the problem (exit 1) and shows neither the endpoint nor the password.
+    for json in [false, true] {
+        let mut cmd = g.clone().arg("doctor");
+        if json {
+            cmd = cmd.arg("--json");
+        }
+        let run = cmd.run();
+        run.code(1).output_has(named).output_lacks(PASSWORD).output_lacks("gf-user");
+        if json {
+            let v = run.json();
+            assert!(v["s3"]["endpoint"].is_null(), "{v:#}");
+        }
+    }
+    assert!(!repo.path().join(".gf").exists(), "gf wrote working files");
+    assert!(!repo.path().join("stacks/alpha/.terraform").exists(), "tofu ran");
+    assert_nowhere_in(repo.path(), PASSWORD);
+}
+
+#[test]
+fn user_info_in_the_attic_endpoint_is_refused_from_every_source() {
+    let repo = Repo::from_fixture("lifecycle");
+    let endpoint = format!("http://gf-user:{PASSWORD}@127.0.0.1:9");
+    let check = repo.gf().args(["cache", "check", "--cache", "main"]);
+    check
+        .clone()
+        .args(["--endpoint", &endpoint])
+        .run()
+        .code(1)
+        .stderr_has("the Attic endpoint from `--endpoint` contains `@`")
+        .stderr_has("`GF_ATTIC_TOKEN`")
+        .output_lacks(PASSWORD);
+    check
+        .clone()
+        .arg("--json")
+        .env("GF_ATTIC_ENDPOINT", &endpoint)
+        .run()
+        .code(1)
+        .stderr_has("the Attic endpoint from `GF_ATTIC_ENDPOINT` contains `@`")
+        .output_lacks(PASSWORD);
+    // A password that a URL parser would not even see as one (it holds `/`) is not shown either.
+    check
+        .clone()
+        .args(["--endpoint", &format!("http://u:{PASSWORD}/x@host")])
+        .run()
+        .code(1)
+        .stderr_has("contains `@`")
+        .output_lacks(PASSWORD);
+    // `gf doctor` reports the cache line without it.
+    let run = repo.gf().arg("doctor").env("GF_ATTIC_ENDPOINT", &endpoint).run();
+    run.output_has("the Attic endpoint from `GF_ATTIC_ENDPOINT` contains `@`").output_lacks(PASSWORD);
+
+    // In the contract: a `gf check` error on its line, and every command refuses the contract.
+    repo.edit_json("stacks/contract.json", |c| c["attic"]["endpoint"] = json!(endpoint));
+    let line = repo.read("stacks/contract.json").lines().position(|l| l.contains("\"endpoint\"")).unwrap() + 1;
+    let run = repo.gf().arg("check").run();
+    run.code(1)
+        .stderr_has(&format!(
+            "error: stacks/contract.json:{line}: the Attic endpoint from the contract's `attic.endpoint` contains `@`"
+        ))
+        .output_lacks(PASSWORD);
+    let v = repo.gf().args(["check", "--json"]).run().code(1).json();
+    assert!(!v.to_string().contains(PASSWORD), "{v}");
+    assert!(v["findings"].as_array().unwrap().iter().any(|f| f["code"] == "endpoint-user-info"), "{v:#}");
+    repo.gf().args(["cache", "check"]).run().code(1).stderr_has("`attic.endpoint`").output_lacks(PASSWORD);
+    repo.gf().args(["plan", "alpha", "--dry-run"]).run().code(1).output_lacks(PASSWORD);
 }
