@@ -49,6 +49,14 @@ pub enum ContractError {
         /// The environments of the contract.
         known: Vec<String>,
     },
+    /// A requested environment name that no contract may define.
+    #[error("environment name `{name}` does not match `{}`: {problem}", rules::ENV_NAME_PATTERN)]
+    BadEnvName {
+        /// The name asked for, as it may be shown.
+        name: String,
+        /// What is wrong with it.
+        problem: String,
+    },
     /// No environment given and the contract has several.
     #[error("no environment selected: pass `--env` or set `ENV` to one of {}", list(.known))]
     NoEnv {
@@ -399,15 +407,22 @@ impl Contract {
         let mut dirs: Vec<(String, PathBuf)> = Vec::new();
         let entries = std::fs::read_dir(&stacks_dir)
             .map_err(|source| ContractError::Read { path: stacks_dir.clone(), source })?;
+        let mut refused = Vec::new();
         for entry in entries {
             let entry = entry.map_err(|source| ContractError::Read { path: stacks_dir.clone(), source })?;
             let path = entry.path();
             if path.join(MANIFEST_FILE).is_file() {
-                dirs.push((entry.file_name().to_string_lossy().into_owned(), path));
+                let folder = entry.file_name().to_string_lossy().into_owned();
+                if let Some(f) = checks::outside_root(root, &folder, &path) {
+                    findings.push(f);
+                    refused.push(folder);
+                    continue;
+                }
+                dirs.push((folder, path));
             }
         }
         dirs.sort();
-        if dirs.is_empty() {
+        if dirs.is_empty() && findings.iter().all(|f| f.code != "stack-outside-repository") {
             findings.push(Finding::error(
                 "no-stacks",
                 Some("stacks"),
@@ -418,7 +433,7 @@ impl Contract {
 
         let mut stacks = Vec::new();
         // Folders whose manifest failed to load still count as stacks for `depends_on`.
-        let folders: Vec<String> = dirs.iter().map(|(f, _)| f.clone()).collect();
+        let folders: Vec<String> = dirs.iter().map(|(f, _)| f.clone()).chain(refused).collect();
         for (folder, dir) in dirs {
             let rel = format!("stacks/{folder}/{MANIFEST_FILE}");
             let Some(m) = read_json::<ManifestFile>(root, &rel, MANIFEST_FIELDS, MANIFEST_REQUIRED, &mut findings)?
@@ -491,6 +506,9 @@ impl Contract {
     /// Resolve the environment: `requested` (from `--env`/`ENV`), else the only one.
     pub fn env(&self, requested: Option<&str>) -> Result<(&str, &Environment), ContractError> {
         let known = || self.environments.keys().cloned().collect::<Vec<_>>();
+        if let Some(problem) = requested.and_then(rules::env_name_problem) {
+            return Err(ContractError::BadEnvName { name: rules::shown(requested.unwrap_or_default()), problem });
+        }
         match requested {
             Some(name) => self
                 .environments
@@ -540,6 +558,23 @@ fn read_lossy(root: &Path, rel: &str) -> String {
 pub fn line_of_key(text: &str, key: &str) -> Option<usize> {
     let needle = format!("\"{key}\"");
     text.lines().position(|l| l.trim_start().starts_with(&needle)).map(|i| i + 1)
+}
+
+/// 1-based line of the member `"name":` of the object under `"parent"`: on the parent's line or
+/// after it (falls back to [`line_of_key`] of `name`).
+pub fn line_of_member(text: &str, parent: &str, name: &str) -> Option<usize> {
+    let needle = serde_json::to_string(name).ok()?;
+    let start = line_of_key(text, parent)?;
+    text.lines()
+        .enumerate()
+        .skip(start - 1)
+        .find(|(i, l)| {
+            // On the parent's own line, only after its key.
+            let l = if *i + 1 == start { l.split_once(':').map_or("", |(_, v)| v) } else { l };
+            l.match_indices(&needle).any(|(at, _)| l[at + needle.len()..].trim_start().starts_with(':'))
+        })
+        .map(|(i, _)| i + 1)
+        .or_else(|| line_of_key(text, name))
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(
@@ -744,6 +779,14 @@ mod tests {
         assert_eq!((f.severity, f.code, f.line), (Severity::Warning, "duplicate-dependency", Some(5)));
         assert_eq!(f.file.as_deref(), Some("stacks/x/stack.json"));
         assert!(f.message.contains("stack `x`") && f.message.contains("`a`"), "{}", f.message);
+    }
+
+    #[test]
+    fn members_are_found_on_their_parents_line_or_after_it() {
+        let text = "{\n  \"dev\": 1,\n  \"environments\": { \"dev\": { \"kube_context\": \"dev\" },\n    \"prod\" : {}\n  }\n}\n";
+        assert_eq!(line_of_member(text, "environments", "dev"), Some(3));
+        assert_eq!(line_of_member(text, "environments", "prod"), Some(4));
+        assert_eq!(line_of_member(text, "environments", "none"), None);
     }
 
     #[test]

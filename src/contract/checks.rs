@@ -4,8 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use super::rules::key_problem;
-use super::{CONTRACT_FILE, ContractFile, Finding, Stack, line_of_key, read_lossy, suggest};
+use super::rules::{ENV_NAME_PATTERN, LOCK_SUFFIX, env_name_problem, hidden_char, key_problem, shown};
+use super::{CONTRACT_FILE, ContractFile, Finding, Stack, line_of_key, line_of_member, read_lossy, suggest};
 
 pub(super) fn check_contract(root: &Path, c: &ContractFile, findings: &mut Vec<Finding>) {
     let text = read_lossy(root, CONTRACT_FILE);
@@ -25,12 +25,36 @@ pub(super) fn check_contract(root: &Path, c: &ContractFile, findings: &mut Vec<F
         findings.push(Finding::error("no-environments", text_hint, None, "`environments` is empty"));
     }
     for (name, env) in &c.environments {
+        let line = line_of_member(&text, "environments", name);
+        if let Some(problem) = env_name_problem(name) {
+            findings.push(Finding::error(
+                "bad-environment-name",
+                text_hint,
+                line,
+                format!(
+                    "environment name `{}` does not match `{ENV_NAME_PATTERN}` (it names a folder under `.gf/`): {problem}",
+                    shown(name)
+                ),
+            ));
+        }
+        let name = shown(name);
         if env.kube_context.trim().is_empty() {
             findings.push(Finding::error(
                 "kube-context",
                 text_hint,
-                None,
+                line,
                 format!("environment `{name}` has an empty `kube_context`"),
+            ));
+        } else if let Some((ch, kind)) = hidden_char(&env.kube_context) {
+            findings.push(Finding::error(
+                "kube-context",
+                text_hint,
+                line,
+                format!(
+                    "the `kube_context` of environment `{name}` (`{}`) contains {kind} (U+{:04X})",
+                    shown(&env.kube_context),
+                    u32::from(ch)
+                ),
             ));
         }
     }
@@ -56,6 +80,12 @@ pub(super) fn check_stacks(
     let names: BTreeSet<&str> =
         stacks.iter().map(|s| s.name.as_str()).chain(folders.iter().map(String::as_str)).collect();
     let mut keys: BTreeMap<(&str, &str), &str> = BTreeMap::new();
+    // Every key of every stack and environment: a lock object `<key>.tflock` is in the bucket
+    // whichever environment wrote it.
+    let all_keys: BTreeMap<&str, (&str, &str)> = stacks
+        .iter()
+        .flat_map(|s| s.state_keys.iter().map(move |(env, key)| (key.as_str(), (s.name.as_str(), env.as_str()))))
+        .collect();
     for s in stacks {
         let text = read_lossy(root, &s.manifest);
         let file = Some(s.manifest.as_str());
@@ -83,34 +113,7 @@ pub(super) fn check_stacks(
                 }
             }
         }
-        for (env, key) in &s.state_keys {
-            if let Some(c) = contract
-                && !c.environments.contains_key(env)
-            {
-                findings.push(Finding::error(
-                    "unknown-environment",
-                    file,
-                    line_of_key(&text, env),
-                    format!("`state_keys` names environment `{env}`, which `{CONTRACT_FILE}` does not define"),
-                ));
-            }
-            if let Some(problem) = key_problem(key) {
-                findings.push(Finding::error(
-                    "bad-state-key",
-                    file,
-                    line_of_key(&text, env),
-                    format!("state key `{key}` for `{env}` is not a relative object key: {problem}"),
-                ));
-            }
-            if let Some(other) = keys.insert((env.as_str(), key.as_str()), s.name.as_str()) {
-                findings.push(Finding::error(
-                    "shared-state-key",
-                    file,
-                    line_of_key(&text, env),
-                    format!("stacks `{other}` and `{}` share state key `{key}` in environment `{env}`", s.name),
-                ));
-            }
-        }
+        check_state_keys(contract, s, &text, &all_keys, &mut keys, findings);
         if s.namespaces.is_empty() {
             findings.push(Finding::error(
                 "no-namespaces",
@@ -203,6 +206,104 @@ fn repeat_line(text: &str, dep: &str) -> Option<usize> {
         count += entries.matches(&needle).count();
         if count >= 2 {
             return Some(i + 1);
+        }
+    }
+    None
+}
+
+/// The state keys of stack `s`: environments the contract defines, keys gf can use, no key shared
+/// with another stack in one environment, no key that is another state's lock object.
+fn check_state_keys<'a>(
+    contract: Option<&ContractFile>,
+    s: &'a Stack,
+    text: &str,
+    all_keys: &BTreeMap<&str, (&str, &str)>,
+    keys: &mut BTreeMap<(&'a str, &'a str), &'a str>,
+    findings: &mut Vec<Finding>,
+) {
+    let file = Some(s.manifest.as_str());
+    for (env, key) in &s.state_keys {
+        let line = line_of_member(text, "state_keys", env);
+        let (env_shown, key_shown) = (shown(env), shown(key));
+        if let Some(c) = contract
+            && !c.environments.contains_key(env)
+        {
+            findings.push(Finding::error(
+                "unknown-environment",
+                file,
+                line,
+                format!("`state_keys` names environment `{env_shown}`, which `{CONTRACT_FILE}` does not define"),
+            ));
+        }
+        let lock_of = key.strip_suffix(LOCK_SUFFIX).and_then(|stem| all_keys.get(stem));
+        if let Some((other, other_env)) = lock_of {
+            findings.push(Finding::error(
+                "lock-state-key",
+                file,
+                line,
+                format!(
+                    "state key `{key_shown}` for `{env_shown}` is the lock object of stack `{other}`'s state `{}` (`{other_env}`): tofu would lock one state by writing over the other",
+                    shown(key.strip_suffix(LOCK_SUFFIX).unwrap_or(key))
+                ),
+            ));
+        } else if let Some(problem) = key_problem(key) {
+            findings.push(Finding::error(
+                "bad-state-key",
+                file,
+                line,
+                format!("state key `{key_shown}` for `{env_shown}` is not a relative object key: {problem}"),
+            ));
+        }
+        if let Some(other) = keys.insert((env.as_str(), key.as_str()), s.name.as_str()) {
+            findings.push(Finding::error(
+                "shared-state-key",
+                file,
+                line,
+                format!("stacks `{other}` and `{}` share state key `{key_shown}` in environment `{env_shown}`", s.name),
+            ));
+        }
+    }
+}
+
+/// A finding when the stack folder `stacks/<folder>` (at `path`) or its manifest resolves outside
+/// the repository (a symlink): such a folder is refused, never read.
+pub(super) fn outside_root(root: &Path, folder: &str, path: &Path) -> Option<Finding> {
+    let rel = format!("stacks/{folder}");
+    let root = match root.canonicalize() {
+        Ok(r) => r,
+        Err(e) => {
+            return Some(Finding::error(
+                "unreadable",
+                Some(&rel),
+                None,
+                format!("cannot resolve the repository root: {e}"),
+            ));
+        }
+    };
+    for p in [path.to_path_buf(), path.join(super::MANIFEST_FILE)] {
+        let resolved = match p.canonicalize() {
+            Ok(r) => r,
+            Err(e) => {
+                return Some(Finding::error(
+                    "unreadable",
+                    Some(&rel),
+                    None,
+                    format!("cannot resolve `{}`: {e}", p.display()),
+                ));
+            }
+        };
+        if !resolved.starts_with(&root) {
+            let what = if p == path { rel.clone() } else { format!("{rel}/{}", super::MANIFEST_FILE) };
+            return Some(Finding::error(
+                "stack-outside-repository",
+                Some(&rel),
+                None,
+                format!(
+                    "`{what}` resolves to `{}`, outside the repository `{}`: refused, not followed",
+                    resolved.display(),
+                    root.display()
+                ),
+            ));
         }
     }
     None

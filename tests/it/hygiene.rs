@@ -169,3 +169,169 @@ fn user_info_in_the_attic_endpoint_is_refused_from_every_source() {
     repo.gf().args(["cache", "check"]).run().code(1).stderr_has("`attic.endpoint`").output_lacks(PASSWORD);
     repo.gf().args(["plan", "alpha", "--dry-run"]).run().code(1).output_lacks(PASSWORD);
 }
+
+/// `gf check --json` of `repo`: exit 1, and the first finding with `code` (an error).
+#[track_caller]
+fn finding(repo: &Repo, code: &str) -> serde_json::Value {
+    let v = repo.gf().args(["check", "--json"]).run().code(1).json();
+    let f = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == code)
+        .unwrap_or_else(|| panic!("no `{code}` finding in {v:#}"))
+        .clone();
+    assert_eq!(f["severity"], "error", "{f}");
+    f
+}
+
+/// 1-based line of the first line of `rel` containing `needle`.
+fn line_of(repo: &Repo, rel: &str, needle: &str) -> usize {
+    repo.read(rel).lines().position(|l| l.contains(needle)).unwrap_or_else(|| panic!("{needle} not in {rel}")) + 1
+}
+
+#[test]
+fn environment_names_outside_the_pattern_are_errors_and_never_name_a_folder() {
+    // Refused when asked for, before anything is read or written.
+    let repo = Repo::from_fixture("lifecycle");
+    for env in ["../../escape", "Dev", "dev/x", "d\u{202E}ev"] {
+        for args in [&["plan", "alpha", "--dry-run"][..], &["plan", "alpha"], &["backend", "alpha", "--write"]] {
+            repo.gf()
+                .args(args)
+                .args(["--env", env])
+                .env("TOFU_BACKEND_S3_ENDPOINT", "http://127.0.0.1:9")
+                .env("TOFU_BACKEND_S3_BUCKET", "gf-state")
+                .env("KUBE_CONTEXT", "honey")
+                .run()
+                .code(1)
+                .stderr_has("environment name `")
+                .stderr_has("does not match `^[a-z][a-z0-9-]{0,31}$`")
+                .output_lacks("\u{202E}");
+        }
+    }
+    assert!(!repo.path().join(".gf").exists());
+
+    // In the contract: an error on its line, and every command refuses the contract.
+    let env = "../../escape";
+    repo.edit_json("stacks/contract.json", |c| c["environments"][env] = json!({ "kube_context": "honey" }));
+    for s in ["alpha", "beta", "gamma"] {
+        repo.edit_json(&format!("stacks/{s}/stack.json"), |m| m["state_keys"][env] = json!(format!("x/{s}.tfstate")));
+    }
+    let f = finding(&repo, "bad-environment-name");
+    assert_eq!(f["file"], "stacks/contract.json");
+    assert_eq!(f["line"], line_of(&repo, "stacks/contract.json", "\"../../escape\""));
+    assert!(f["message"].as_str().unwrap().contains("`../../escape`"), "{f}");
+    for args in [&["plan", "alpha", "--dry-run"][..], &["plan", "alpha"], &["backend", "alpha", "--write"]] {
+        repo.gf()
+            .args(args)
+            .args(["--env", env])
+            .env("TOFU_BACKEND_S3_ENDPOINT", "http://127.0.0.1:9")
+            .env("TOFU_BACKEND_S3_BUCKET", "gf-state")
+            .env("KUBE_CONTEXT", "honey")
+            .run()
+            .code(1);
+    }
+    assert!(!repo.path().join(".gf").exists());
+    assert!(!repo.path().parent().unwrap().join("escape").exists(), "gf wrote outside the repository");
+}
+
+#[test]
+fn a_state_key_that_is_a_lock_object_is_an_error_naming_the_other_stack() {
+    let repo = Repo::from_fixture("contract");
+    repo.edit_json("stacks/runner-dashboard/stack.json", |m| {
+        m["state_keys"]["dev"] = json!("tinyland-infra/gitlab-runners/terraform.tfstate.tflock");
+    });
+    let f = finding(&repo, "lock-state-key");
+    assert_eq!(f["file"], "stacks/runner-dashboard/stack.json");
+    assert_eq!(f["line"], line_of(&repo, "stacks/runner-dashboard/stack.json", "\"dev\""));
+    let msg = f["message"].as_str().unwrap();
+    assert!(
+        msg.contains("lock object of stack `gitlab-runners`'s state `tinyland-infra/gitlab-runners/terraform.tfstate`"),
+        "{msg}"
+    );
+
+    // Any `.tflock` key, even one no other state locks, is a lock object's name.
+    let repo = Repo::from_fixture("contract");
+    repo.edit_json("stacks/attic/stack.json", |m| m["state_keys"]["dev"] = json!("attic/state.tflock"));
+    let f = finding(&repo, "bad-state-key");
+    assert!(f["message"].as_str().unwrap().contains("ends in `.tflock`"), "{f}");
+}
+
+#[test]
+fn state_keys_with_hidden_characters_or_over_s3s_limit_are_errors_shown_escaped() {
+    for (c, kind) in [
+        ('\u{202E}', "bidirectional control character (U+202E)"),
+        ('\u{2066}', "bidirectional control character (U+2066)"),
+        ('\u{200B}', "zero-width character (U+200B)"),
+        ('\u{FEFF}', "zero-width character (U+FEFF)"),
+        ('\u{1b}', "control character (U+001B)"),
+    ] {
+        let repo = Repo::from_fixture("contract");
+        repo.edit_json("stacks/attic/stack.json", |m| m["state_keys"]["dev"] = json!(format!("attic/{c}x.tfstate")));
+        let f = finding(&repo, "bad-state-key");
+        let msg = f["message"].as_str().unwrap();
+        assert!(msg.contains(kind) && msg.contains(&format!("attic/\\u{{{:04x}}}x.tfstate", u32::from(c))), "{msg}");
+        assert!(!msg.contains(c), "the raw character reached the message");
+        repo.gf().arg("check").run().code(1).stderr_has(kind).output_lacks(&c.to_string());
+        repo.gf().arg("stacks").run().code(1).output_lacks(&c.to_string());
+    }
+
+    // 1,017 bytes is the longest key whose lock object fits S3's 1,024.
+    let repo = Repo::from_fixture("contract");
+    let fits = format!("attic/{}", "k".repeat(1017 - "attic/".len()));
+    repo.edit_json("stacks/attic/stack.json", |m| m["state_keys"]["dev"] = json!(fits));
+    repo.gf().arg("check").run().code(0);
+    repo.edit_json("stacks/attic/stack.json", |m| m["state_keys"]["dev"] = json!(format!("{fits}k")));
+    let f = finding(&repo, "bad-state-key");
+    assert!(f["message"].as_str().unwrap().contains("1018 bytes"), "{f}");
+}
+
+#[test]
+fn a_kube_context_with_a_control_character_is_an_error() {
+    for (escape, code_point) in [(r"\u0000", "U+0000"), (r"\u001b[31m", "U+001B"), (r"\u202e", "U+202E")] {
+        let repo = Repo::from_fixture("contract");
+        let text = repo.read("stacks/contract.json");
+        let edited = text.replace(r#""kube_context": "honey""#, &format!(r#""kube_context": "honey{escape}""#));
+        assert_ne!(text, edited, "the fixture spells kube_context as expected");
+        repo.write("stacks/contract.json", &edited);
+        let f = finding(&repo, "kube-context");
+        assert_eq!(f["file"], "stacks/contract.json");
+        assert_eq!(f["line"], line_of(&repo, "stacks/contract.json", "\"dev\""));
+        assert!(f["message"].as_str().unwrap().contains(code_point), "{f}");
+        repo.gf().arg("check").run().code(1).output_lacks("\u{1b}").output_lacks("\u{0}");
+    }
+}
+
+#[test]
+fn a_stack_folder_that_resolves_outside_the_repository_is_refused_not_followed() {
+    use std::os::unix::fs::symlink;
+    let outside = tempfile::tempdir().unwrap();
+    let env =
+        [("TOFU_BACKEND_S3_ENDPOINT", "http://127.0.0.1:9".to_string()), ("TOFU_BACKEND_S3_BUCKET", "b-1".into())];
+
+    // The folder is a symlink out of the repository.
+    let repo = Repo::from_fixture("contract");
+    std::fs::rename(repo.path().join("stacks/attic"), outside.path().join("attic")).unwrap();
+    symlink(outside.path().join("attic"), repo.path().join("stacks/attic")).unwrap();
+    let f = finding(&repo, "stack-outside-repository");
+    assert_eq!(f["file"], "stacks/attic");
+    assert!(f["message"].as_str().unwrap().contains("`stacks/attic` resolves to"), "{f}");
+    repo.gf().arg("stacks").run().code(1).stderr_has("stacks/attic");
+    repo.gf().args(["plan", "attic", "--dry-run"]).envs(env.clone()).run().code(1);
+    repo.gf().args(["backend", "attic", "--write"]).envs(env.clone()).run().code(1);
+    assert_eq!(files(outside.path()).len(), 2, "gf wrote into the folder outside: {:?}", files(outside.path()));
+
+    // Only its manifest is a symlink out.
+    let repo = Repo::from_fixture("contract");
+    std::fs::rename(repo.path().join("stacks/attic/stack.json"), outside.path().join("stack.json")).unwrap();
+    symlink(outside.path().join("stack.json"), repo.path().join("stacks/attic/stack.json")).unwrap();
+    let f = finding(&repo, "stack-outside-repository");
+    assert!(f["message"].as_str().unwrap().contains("`stacks/attic/stack.json` resolves to"), "{f}");
+
+    // A symlink that stays inside the repository is an ordinary stack folder.
+    let repo = Repo::from_fixture("contract");
+    std::fs::rename(repo.path().join("stacks/attic"), repo.path().join("attic-src")).unwrap();
+    symlink("../attic-src", repo.path().join("stacks/attic")).unwrap();
+    repo.gf().arg("check").run().code(0);
+    repo.gf().args(["backend", "attic"]).envs(env).run().code(0).stdout_has("key = \"attic/terraform.tfstate\"");
+}
