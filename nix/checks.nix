@@ -18,8 +18,8 @@ let
     }
     {
       endpoint = "http://h:9000/\${x}\"q\\%{y}";
-      bucket = "b\"\\$\${z}";
-      region = "r-%{1}";
+      bucket = "gf-state.2";
+      region = "r-%{1}\"\\$\${z}";
     }
   ];
 

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 mod checks;
 mod rules;
 
-pub use rules::key_problem;
+pub use rules::{hidden_char, key_problem, shown};
 
 /// File name of the cluster/environment contract, relative to the repository root.
 pub const CONTRACT_FILE: &str = "stacks/contract.json";

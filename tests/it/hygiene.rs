@@ -335,3 +335,39 @@ fn a_stack_folder_that_resolves_outside_the_repository_is_refused_not_followed()
     repo.gf().arg("check").run().code(0);
     repo.gf().args(["backend", "attic"]).envs(env).run().code(0).stdout_has("key = \"attic/terraform.tfstate\"");
 }
+
+#[test]
+fn a_bucket_name_outside_s3s_rules_is_refused_before_anything_renders_or_runs() {
+    let repo = Repo::from_fixture("lifecycle");
+    for bucket in ["gf-state/alpha", "GF-State", "gf_state", "ab", "gf..state", "10.0.0.1"] {
+        let g = repo
+            .gf()
+            .env("TOFU_BACKEND_S3_ENDPOINT", "http://127.0.0.1:9")
+            .env("TOFU_BACKEND_S3_BUCKET", bucket)
+            .env("TOFU_BACKEND_S3_ACCESS_KEY", "a")
+            .env("TOFU_BACKEND_S3_SECRET_KEY", "s")
+            .env("KUBE_CONTEXT", "honey")
+            .env("GF_TOFU", crate::lifecycle::tofu());
+        for args in [
+            &["backend", "alpha"][..],
+            &["backend", "alpha", "--nix"],
+            &["plan", "alpha", "--dry-run"],
+            &["init", "alpha"],
+            &["plan", "alpha", "--allow-empty-state"],
+        ] {
+            g.clone()
+                .args(args)
+                .run()
+                .code(1)
+                .stderr_has(&format!("`TOFU_BACKEND_S3_BUCKET` (`{bucket}`) is not a valid S3 bucket name"));
+        }
+    }
+    repo.gf()
+        .args(["backend", "alpha"])
+        .env("TOFU_BACKEND_S3_ENDPOINT", "http://127.0.0.1:9")
+        .env("TOFU_BACKEND_S3_BUCKET", "gf-state/alpha")
+        .run()
+        .stderr_has("it contains `/`, which would move into the object key");
+    assert!(!repo.path().join(".gf").exists(), "gf wrote working files");
+    assert!(!repo.path().join("stacks/alpha/.terraform").exists(), "tofu ran");
+}

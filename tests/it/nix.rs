@@ -228,10 +228,11 @@ fn hcl_significant_characters_agree() {
     repo.edit_json("stacks/attic/stack.json", |m| {
         m["state_keys"]["prod"] = json!(r#"we"ird\key/${env}/%{x}/$${y}/€/terraform.tfstate"#);
     });
+    // Bucket names are plain (S3's rules); the endpoint and the region carry the HCL-significant text.
     let v = Vals {
         endpoint: r#"http://h:9000/${x}"q\%{y}$${z}"#.into(),
-        bucket: r#"b"\\${z}%%{"#.into(),
-        region: Some("r-%{1}$".into()),
+        bucket: "gf-state.2".into(),
+        region: Some(r#"r-%{1}$"\\${z}%%{"#.into()),
     };
     assert_eq!(assert_parity(repo.path(), &v), 8);
     let text = gf().root(repo.path()).envs(v.gf_env()).args(["backend", "attic", "--env", "prod"]).run().stdout.clone();
@@ -265,13 +266,88 @@ fn control_characters_are_refused_by_gf_and_by_backends_nix() {
     repo.edit_json("stacks/attic/stack.json", |m| m["state_keys"]["dev"] = json!("attic/\u{85}terraform.tfstate"));
     gf().root(repo.path()).arg("check").run().code(1).output_has("control character");
     let err = eval_backends(repo.path(), &Vals::plain()).unwrap_err();
-    assert!(err.contains("state_keys.dev` contains a control character"), "{err}");
+    assert!(err.contains("state_keys.dev` is not a relative object key: it contains a control character"), "{err}");
 
     // Nix's fromJSON cuts a string at NUL: backends.nix refuses the escape instead of rendering "attic/".
     repo.edit_json("stacks/attic/stack.json", |m| m["state_keys"]["dev"] = json!("attic/\u{0}x"));
     gf().root(repo.path()).arg("check").run().code(1).output_has("control character");
     let err = eval_backends(repo.path(), &Vals::plain()).unwrap_err();
     assert!(err.contains("\\u0000"), "{err}");
+}
+
+#[test]
+fn buckets_and_endpoints_gf_refuses_backends_nix_refuses_and_the_rest_render_alike() {
+    let long = "b".repeat(64);
+    for bad in ["gf/state", "gf-state/x", "Gf-state", "gf_state", "ab", &long, "-gf", "gf.", "gf..state", "192.168.5.4"]
+    {
+        let v = Vals { bucket: bad.into(), ..Vals::plain() };
+        gf().root(&repo_root())
+            .envs(v.gf_env())
+            .args(["backend", "attic"])
+            .run()
+            .code(1)
+            .stderr_has("`TOFU_BACKEND_S3_BUCKET`")
+            .stderr_has("is not a valid S3 bucket name");
+        let err = eval_backends(&repo_root(), &v).unwrap_err();
+        assert!(err.contains("`bucket` is not a valid S3 bucket name"), "{bad}: {err}");
+    }
+    let longest = "b".repeat(63);
+    for good in ["abc", "a.b-c.1", "192.168.5", "1.2.3.4.5", &longest] {
+        assert_eq!(assert_parity(&repo_root(), &Vals { bucket: good.into(), ..Vals::plain() }), 4, "{good}");
+    }
+
+    let password = "gf-sentinel-nix-password-0b7e";
+    let v = Vals { endpoint: format!("http://gf-user:{password}@h:9000"), ..Vals::plain() };
+    gf().root(&repo_root()).envs(v.gf_env()).args(["backend", "attic"]).run().code(1).output_lacks(password);
+    let err = eval_backends(&repo_root(), &v).unwrap_err();
+    assert!(err.contains("`endpoint` contains `@`") && !err.contains(password), "{err}");
+}
+
+#[test]
+fn state_keys_and_environment_names_gf_refuses_backends_nix_refuses() {
+    let at_limit = format!("attic/{}", "k".repeat(1017 - "attic/".len()));
+    let over = format!("{at_limit}k");
+    for bad in [
+        "attic/terraform.tfstate.tflock",
+        "attic/\u{202E}x",
+        "attic/\u{2066}x",
+        "attic/\u{061C}x",
+        "attic/\u{200B}x",
+        "attic/\u{2060}x",
+        "attic/\u{FEFF}x",
+        "attic/x\u{3000}",
+        "\u{a0}attic/x",
+        " attic/x",
+        &over,
+        "/attic/x",
+        "attic//x",
+        "attic/./x",
+        "attic/../x",
+        "",
+    ] {
+        let repo = Repo::from_fixture("contract");
+        repo.edit_json("stacks/attic/stack.json", |m| m["state_keys"]["dev"] = json!(bad));
+        repo.gf().arg("check").run().code(1).stderr_has("stacks/attic/stack.json");
+        let err = eval_backends(repo.path(), &Vals::plain()).unwrap_err();
+        assert!(err.contains("state_keys.dev` is not a relative object key"), "{bad:?}: {err}");
+    }
+    for good in [at_limit.as_str(), "attic/x.tflockx", "attic/€/ünï/x", "attic/a b/x"] {
+        let repo = Repo::from_fixture("contract");
+        repo.edit_json("stacks/attic/stack.json", |m| m["state_keys"]["dev"] = json!(good));
+        repo.gf().arg("check").run().code(0);
+        assert_eq!(assert_parity(repo.path(), &Vals::plain()), 4, "{good}");
+    }
+
+    for bad in ["Dev", "../../escape", "1dev", "dev_x"] {
+        let repo = Repo::from_fixture("contract");
+        repo.edit_json("stacks/contract.json", |c| c["environments"][bad] = json!({ "kube_context": "honey" }));
+        for s in ["arc-runners", "attic", "gitlab-runners", "runner-dashboard"] {
+            repo.edit_json(&format!("stacks/{s}/stack.json"), |m| m["state_keys"][bad] = json!(format!("{s}/x")));
+        }
+        repo.gf().arg("check").run().code(1).stderr_has("environment name");
+        let err = eval_backends(repo.path(), &Vals::plain()).unwrap_err();
+        assert!(err.contains("environment name") && err.contains("does not match"), "{bad}: {err}");
+    }
 }
 
 #[test]
