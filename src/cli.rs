@@ -103,7 +103,7 @@ pub struct LifecycleArgs {
     #[arg(long)]
     pub dry_run: bool,
     /// Concurrent plans with `--all` or several stacks (applies always run one at a time)
-    #[arg(long, short = 'j', default_value_t = 1, value_name = "N")]
+    #[arg(long, short = 'j', default_value_t = 1, value_name = "N", value_parser = at_least_one)]
     pub jobs: usize,
     /// Accept a state object that does not exist yet (recorded in the plan for its apply)
     #[arg(long)]
@@ -167,7 +167,7 @@ pub struct CacheCheckArgs {
     #[arg(long)]
     pub closure: bool,
     /// Concurrent requests
-    #[arg(long, default_value_t = 32, value_name = "N")]
+    #[arg(long, default_value_t = 32, value_name = "N", value_parser = at_least_one)]
     pub jobs: usize,
     /// Print one JSON document on stdout
     #[arg(long)]
@@ -201,4 +201,13 @@ pub struct LaneArgs {
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("`{s}` is not a duration like `30m` or `90s`: {e}"))
+}
+
+/// `--jobs`: a count of at least 1 (`0` would run nothing, silently).
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("at least 1 is needed".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("not a count: {e}")),
+    }
 }

@@ -371,3 +371,18 @@ fn a_bucket_name_outside_s3s_rules_is_refused_before_anything_renders_or_runs() 
     assert!(!repo.path().join(".gf").exists(), "gf wrote working files");
     assert!(!repo.path().join("stacks/alpha/.terraform").exists(), "tofu ran");
 }
+
+#[test]
+fn jobs_0_is_a_usage_error() {
+    let repo = Repo::from_fixture("lifecycle");
+    for args in [
+        &["plan", "--all", "--dry-run", "--jobs", "0"][..],
+        &["plan", "--all", "-j", "0"],
+        &["cache", "check", "--jobs", "0"],
+    ] {
+        let run = repo.gf().args(args).run();
+        run.code(1).stderr_has("invalid value '0' for '--jobs <N>': at least 1 is needed");
+        assert_eq!(run.stdout, "");
+    }
+    repo.gf().args(["plan", "--all", "--dry-run", "--jobs", "2"]).run().code(0);
+}
