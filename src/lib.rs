@@ -20,3 +20,6 @@ pub mod process;
 pub mod s3state;
 pub mod tofu;
 pub mod ui;
+
+/// gf's version and the git revision it was built from (build.rs): `0.1.0 (1a2b3c4)`.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("GF_BUILD_REV"), ")");

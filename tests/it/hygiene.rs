@@ -386,3 +386,106 @@ fn jobs_0_is_a_usage_error() {
     }
     repo.gf().args(["plan", "--all", "--dry-run", "--jobs", "2"]).run().code(0);
 }
+
+#[path = "../../build/git_rev.rs"]
+mod git_rev;
+
+/// `git ARGS` in `dir`, which must succeed; its trimmed stdout.
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["-c", "user.name=gf test", "-c", "user.email=gf@example.invalid", "-c", "init.defaultBranch=main"])
+        .args(args)
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
+        .output()
+        .expect("git: these tests need git on PATH");
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// A git repository with one commit.
+fn git_repo() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    git(dir.path(), &["init", "-q"]);
+    std::fs::write(dir.path().join("f"), "x").unwrap();
+    git(dir.path(), &["add", "f"]);
+    git(dir.path(), &["commit", "-qm", "one"]);
+    dir
+}
+
+#[test]
+fn version_names_the_git_revision_gf_was_built_from() {
+    let root = crate::harness::repo_root();
+    // What build.rs saw: this checkout's HEAD, else (the Nix build) `GF_GIT_REV`, else `unknown`.
+    let expected = git_rev::revision(&root, "git".as_ref(), option_env!("GF_GIT_REV")).rev;
+    if root.join(".git").exists() {
+        assert_eq!(expected, git(&root, &["rev-parse", "--short", "HEAD"]));
+    }
+    let want = format!("gf {} ({expected})\n", env!("CARGO_PKG_VERSION"));
+    let run = crate::harness::gf().arg("--version").run();
+    run.code(0);
+    assert_eq!(run.stdout, want);
+    assert_eq!(crate::harness::gf().arg("-V").run().code(0).stdout, want);
+    assert_eq!(gf::VERSION, want.trim_start_matches("gf ").trim_end());
+}
+
+#[test]
+fn the_build_revision_comes_from_git_and_its_ref_files_are_watched() {
+    let repo = git_repo();
+    let head = git(repo.path(), &["rev-parse", "--short", "HEAD"]);
+    let r = git_rev::revision(repo.path(), "git".as_ref(), Some("from-env"));
+    assert_eq!(r.rev, head, "git wins over GF_GIT_REV");
+    let dot_git = repo.path().join(".git");
+    assert_eq!(r.watch, [dot_git.join("HEAD"), dot_git.join("refs/heads/main")]);
+
+    // Packed refs: the loose ref is gone, packed-refs is watched; a path that does not exist is never
+    // watched (cargo would rerun the build script every time).
+    git(repo.path(), &["pack-refs", "--all"]);
+    let r = git_rev::revision(repo.path(), "git".as_ref(), None);
+    assert_eq!(r.watch, [dot_git.join("HEAD"), dot_git.join("packed-refs")]);
+
+    // A new commit is a new revision.
+    std::fs::write(repo.path().join("f"), "y").unwrap();
+    git(repo.path(), &["commit", "-qam", "two"]);
+    let next = git_rev::revision(repo.path(), "git".as_ref(), None);
+    assert_ne!(next.rev, head);
+    assert_eq!(next.rev, git(repo.path(), &["rev-parse", "--short", "HEAD"]));
+
+    // A worktree (`.git` is a file): HEAD in the worktree's git dir, the branch in the common one.
+    let wt_parent = tempfile::tempdir().unwrap();
+    let wt = wt_parent.path().join("wt");
+    git(repo.path(), &["worktree", "add", "-q", "-b", "side", wt.to_str().unwrap()]);
+    let r = git_rev::revision(&wt, "git".as_ref(), None);
+    assert_eq!(r.rev, next.rev);
+    assert_eq!(
+        r.watch,
+        [dot_git.join("worktrees/wt/HEAD"), dot_git.join("refs/heads/side"), dot_git.join("packed-refs")]
+    );
+
+    // A detached HEAD: only HEAD (and packed-refs) to watch.
+    git(repo.path(), &["checkout", "-q", "--detach"]);
+    let r = git_rev::revision(repo.path(), "git".as_ref(), None);
+    assert_eq!((r.rev.as_str(), r.watch.len()), (next.rev.as_str(), 2));
+}
+
+#[test]
+fn without_git_the_build_revision_falls_back_to_gf_git_rev_then_unknown() {
+    let plain = tempfile::tempdir().unwrap();
+    let no_git = std::ffi::OsStr::new("/nonexistent/git");
+    for (dir, program) in [(plain.path(), "git".as_ref()), (plain.path(), no_git)] {
+        assert_eq!(git_rev::revision(dir, program, Some("1a2b3c4-dirty")).rev, "1a2b3c4-dirty");
+        assert_eq!(git_rev::revision(dir, program, Some(" 1a2b3c4\n")).rev, "1a2b3c4");
+        assert_eq!(git_rev::revision(dir, program, None), git_rev::Revision { rev: "unknown".into(), watch: vec![] });
+        assert_eq!(git_rev::revision(dir, program, Some("")).rev, "unknown");
+        // Nothing that could break out of a `cargo:` line or the version line.
+        assert_eq!(git_rev::revision(dir, program, Some("abc\ncargo:rustc-env=X=1")).rev, "unknown");
+    }
+    // git is there but the repository is not the crate's: a crate folder inside another repository.
+    let outer = git_repo();
+    let inner = outer.path().join("vendored/gf");
+    std::fs::create_dir_all(&inner).unwrap();
+    assert_eq!(git_rev::revision(&inner, "git".as_ref(), Some("nixrev")).rev, "nixrev");
+    assert_eq!(git_rev::revision(&outer.path().join("f"), "git".as_ref(), None).rev, "unknown");
+}
