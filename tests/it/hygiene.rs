@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-use crate::harness::Repo;
+use crate::harness::{Gf, Repo};
 
 #[test]
 fn a_duplicate_dependency_is_a_warning_and_counted_once() {
@@ -56,24 +56,33 @@ fn assert_nowhere_in(dir: &Path, sentinel: &str) {
     }
 }
 
-#[test]
-fn user_info_in_the_s3_endpoint_is_refused_on_every_path_and_never_shown() {
-    let repo = Repo::from_fixture("lifecycle");
-    let endpoint = format!("http://gf-user:{PASSWORD}@127.0.0.1:9");
-    let g = repo
-        .gf()
-        .env("TOFU_BACKEND_S3_ENDPOINT", &endpoint)
+const S3_USER_INFO: &str = "the S3 endpoint from `TOFU_BACKEND_S3_ENDPOINT` contains `@`";
+
+/// gf in `repo` with an S3 endpoint carrying user info, everything else ready, and `tofu`.
+fn with_s3_user_info(repo: &Repo, tofu: &str) -> Gf {
+    repo.gf()
+        .env("TOFU_BACKEND_S3_ENDPOINT", format!("http://gf-user:{PASSWORD}@127.0.0.1:9"))
         .env("TOFU_BACKEND_S3_BUCKET", "gf-state")
         .env("TOFU_BACKEND_S3_ACCESS_KEY", "AKIAGFSENTINEL7Q2XZ")
         .env("TOFU_BACKEND_S3_SECRET_KEY", "gf-sentinel-secret-7f3a9c1e")
         .env("KUBE_CONTEXT", "honey")
-        .env("GF_TOFU", crate::lifecycle::tofu());
-    let named = "the S3 endpoint from `TOFU_BACKEND_S3_ENDPOINT` contains `@`";
-    let refused = |args: &[&str]| {
-        let run = g.clone().args(args).run();
-        run.code(1).stderr_has(named).output_lacks(PASSWORD).output_lacks("gf-user");
-        run
-    };
+        .env("GF_TOFU", tofu)
+}
+
+/// `g ARGS` exits 1 naming the variable and shows neither the password nor the user.
+fn refused_unshown(g: &Gf, args: &[&str]) -> crate::harness::Run {
+    let run = g.clone().args(args).run();
+    run.code(1).stderr_has(S3_USER_INFO).output_lacks(PASSWORD).output_lacks("gf-user");
+    run
+}
+
+#[test]
+fn user_info_in_the_s3_endpoint_is_refused_on_every_path_and_never_shown() {
+    let repo = Repo::from_fixture("lifecycle");
+    let endpoint = format!("http://gf-user:{PASSWORD}@127.0.0.1:9");
+    let g = with_s3_user_info(&repo, "/nonexistent/tofu");
+    let named = S3_USER_INFO;
+    let refused = |args: &[&str]| refused_unshown(&g, args);
     for args in [
         &["backend", "alpha"][..],
         &["backend", "alpha", "--format", "json"],
@@ -115,6 +124,19 @@ fn user_info_in_the_s3_endpoint_is_refused_on_every_path_and_never_shown() {
             let v = run.json();
             assert!(v["s3"]["endpoint"].is_null(), "{v:#}");
         }
+    }
+    assert!(!repo.path().join(".gf").exists(), "gf wrote working files");
+    assert_nowhere_in(repo.path(), PASSWORD);
+}
+
+#[test]
+fn user_info_in_the_s3_endpoint_stops_a_real_init_plan_and_apply_before_tofu() {
+    let repo = Repo::from_fixture("lifecycle");
+    let g = with_s3_user_info(&repo, &crate::lifecycle::tofu());
+    for args in
+        [&["init", "alpha"][..], &["plan", "alpha", "--allow-empty-state"], &["apply", "alpha"], &["output", "alpha"]]
+    {
+        refused_unshown(&g, args);
     }
     assert!(!repo.path().join(".gf").exists(), "gf wrote working files");
     assert!(!repo.path().join("stacks/alpha/.terraform").exists(), "tofu ran");
@@ -347,7 +369,7 @@ fn a_bucket_name_outside_s3s_rules_is_refused_before_anything_renders_or_runs() 
             .env("TOFU_BACKEND_S3_ACCESS_KEY", "a")
             .env("TOFU_BACKEND_S3_SECRET_KEY", "s")
             .env("KUBE_CONTEXT", "honey")
-            .env("GF_TOFU", crate::lifecycle::tofu());
+            .env("GF_TOFU", "/nonexistent/tofu");
         for args in [
             &["backend", "alpha"][..],
             &["backend", "alpha", "--nix"],
@@ -369,7 +391,6 @@ fn a_bucket_name_outside_s3s_rules_is_refused_before_anything_renders_or_runs() 
         .run()
         .stderr_has("it contains `/`, which would move into the object key");
     assert!(!repo.path().join(".gf").exists(), "gf wrote working files");
-    assert!(!repo.path().join("stacks/alpha/.terraform").exists(), "tofu ran");
 }
 
 #[test]
