@@ -55,6 +55,17 @@
     "deploy::a_failed_lane_apply_still_restores_the_sets"
     "deploy::a_lane_apply_in_the_wrong_context_touches_nothing"
     "deploy::applying_a_lane_stack_drains_waits_applies_and_restores"
+    "deploy::sigterm_during_a_lane_apply_waits_for_tofu_then_restores_the_lane"
+    "gates::a_closed_stdout_never_stops_the_apply"
+    "gates::a_destroy_plan_is_applied_only_when_confirmed"
+    "gates::a_lock_left_by_a_crash_is_removed_only_by_an_operator"
+    "gates::a_swapped_plan_file_is_refused"
+    "gates::an_errored_state_after_an_s3_outage_is_adopted_gated_and_pushed"
+    "gates::bytes_that_are_not_utf8_in_tofu_output_never_end_the_read"
+    "gates::extra_arguments_gf_owns_are_refused_before_anything_runs"
+    "gates::sigterm_and_sighup_mid_apply_wait_for_tofu_which_saves_state_and_releases_the_lock"
+    "gates::the_dry_run_names_the_gate_the_real_run_refuses_at"
+    "gates::two_runs_on_one_stack_in_one_checkout_never_overlap"
     "lifecycle::a_second_concurrent_apply_fails_on_the_lock_and_the_state_stays_intact"
     "lifecycle::a_stale_plan_is_refused"
     "lifecycle::all_runs_in_dependency_order_and_stops_at_the_first_failure"
@@ -66,6 +77,7 @@
   ];
   # A tofu or terraform binary, without moto.
   tofu = [
+    "hygiene::a_bucket_name_outside_s3s_rules_stops_a_real_init_and_plan_before_tofu"
     "hygiene::user_info_in_the_s3_endpoint_stops_a_real_init_plan_and_apply_before_tofu"
     "lifecycle::a_missing_credential_is_named_and_an_unreachable_endpoint_fails_within_seconds"
     "lifecycle::dry_run_works_without_credentials_cluster_or_tofu"

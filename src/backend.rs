@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use sha2::{Digest, Sha256};
 
-use crate::contract::{Contract, ContractError, Stack, shown};
+use crate::contract::{ContractError, Stack, shown};
 
 /// Environment variable of the S3 endpoint.
 pub const ENV_ENDPOINT: &str = "TOFU_BACKEND_S3_ENDPOINT";
@@ -62,7 +62,7 @@ fn missing_list(vars: &[&str]) -> String {
 }
 
 /// Where the S3 state backend is (no credential).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct S3Location {
     /// Endpoint URL.
     pub endpoint: String,
@@ -108,11 +108,6 @@ impl S3Location {
             _ => Err(BackendError::Missing(missing)),
         }
     }
-
-    /// From the process environment.
-    pub fn from_env(default_region: &str) -> Result<Self, BackendError> {
-        Self::from_lookup(|k| std::env::var(k).ok(), default_region)
-    }
 }
 
 /// Why `bucket` is not an S3 bucket name, if it is not one: 3 to 63 characters, lowercase
@@ -136,17 +131,6 @@ pub fn bucket_problem(bucket: &str) -> Option<String> {
         Some("it is formatted as an IP address".into())
     } else {
         None
-    }
-}
-
-/// A location that is only missing stays a report (`Ok(Err(Missing))`, for the dry run and
-/// `gf doctor`); any other problem (user info, a control character, a bad bucket) is an error.
-pub fn unless_missing(
-    location: Result<S3Location, BackendError>,
-) -> Result<Result<S3Location, BackendError>, BackendError> {
-    match location {
-        Err(e) if !matches!(e, BackendError::Missing(_)) => Err(e),
-        other => Ok(other),
     }
 }
 
@@ -221,13 +205,6 @@ impl Backend {
 /// `<stack>.<env>.s3.tfbackend`.
 pub fn file_name(stack: &str, env: &str) -> String {
     format!("{stack}.{env}.s3.tfbackend")
-}
-
-/// Render the backend of `stack_name` in `env` from the process environment.
-pub fn render(contract: &Contract, stack_name: &str, env: &str) -> Result<Backend, BackendError> {
-    let stack = contract.stack(stack_name)?;
-    let location = S3Location::from_env(&contract.backend.region)?;
-    Backend::new(stack, env, location)
 }
 
 /// A quoted HCL string literal. Escapes `\`, `"`, and the template sequences `${` and `%{`

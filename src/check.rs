@@ -7,6 +7,7 @@ use hcl_edit::Span as _;
 use hcl_edit::structure::{Block, Body, Structure};
 
 use crate::contract::{Contract, ContractError, Finding, Severity, Stack};
+use crate::session::Vars;
 
 /// Everything `gf check` found.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -22,7 +23,7 @@ pub struct Report {
 }
 
 /// Run every check over the repository at `root`, with `env_vars` the process environment.
-pub fn run(root: &Path, env_vars: &[(String, String)]) -> Result<Report, ContractError> {
+pub fn run(root: &Path, env_vars: &Vars) -> Result<Report, ContractError> {
     let (contract, mut findings) = Contract::load_with_findings(root)?;
     if let Some(c) = &contract {
         for stack in &c.stacks {
@@ -35,10 +36,9 @@ pub fn run(root: &Path, env_vars: &[(String, String)]) -> Result<Report, Contrac
 }
 
 /// Warnings about the process environment: `TF_HTTP_*` is compatibility-only GitLab HTTP state.
-pub fn env_findings(env_vars: &[(String, String)]) -> Vec<Finding> {
-    let mut names: Vec<&str> = env_vars.iter().map(|(k, _)| k.as_str()).filter(|k| k.starts_with("TF_HTTP_")).collect();
-    names.sort_unstable();
-    names
+pub fn env_findings(env_vars: &Vars) -> Vec<Finding> {
+    env_vars
+        .names_with_prefix("TF_HTTP_")
         .into_iter()
         .map(|k| {
             Finding::warning(
@@ -241,7 +241,7 @@ mod tests {
 
     #[test]
     fn warns_about_tf_http_only() {
-        let vars = vec![("TF_HTTP_ADDRESS".to_string(), "x".to_string()), ("PATH".to_string(), "/bin".to_string())];
+        let vars = Vars::from_pairs([("TF_HTTP_ADDRESS", "x"), ("PATH", "/bin")]);
         let f = env_findings(&vars);
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].severity, Severity::Warning);

@@ -18,6 +18,9 @@ pub mod lifecycle;
 pub mod nix;
 pub mod process;
 pub mod s3state;
+pub mod session;
+pub mod signals;
+pub mod state;
 pub mod tofu;
 pub mod ui;
 

@@ -1,8 +1,27 @@
 //! Human output helpers: warnings and errors on stderr (coloured only on a terminal), JSON on
 //! stdout, and the tracing subscriber (`GF_LOG`, default `warn`, to stderr).
+//!
+//! Every line gf prints goes through [`out`]/[`err`] (or the [`outln!`](crate::outln) and
+//! [`errln!`](crate::errln) macros): a closed stdout or stderr (`gf apply x | head -1`, a closed
+//! terminal) never panics and never stops gf; the line is dropped and gf carries on, so tofu's
+//! output is still drained to the end and its result decides the exit code.
 
 use std::fmt::Write as _;
 use std::io::IsTerminal as _;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Colour on stderr (set once by [`init`]).
+static COLOR: AtomicBool = AtomicBool::new(false);
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+static STDERR_CLOSED: AtomicBool = AtomicBool::new(false);
+static JSON_PRINTED: AtomicBool = AtomicBool::new(false);
+
+/// Decide colour once: stderr is a terminal and `NO_COLOR` is unset or empty (no-color.org: only a
+/// non-empty value turns colour off).
+pub fn init(vars: &crate::session::Vars) {
+    let no_color = vars.raw("NO_COLOR").is_some_and(|v| !v.is_empty());
+    COLOR.store(stderr_is_tty() && !no_color, Ordering::SeqCst);
+}
 
 /// Whether stderr is a terminal (colour and progress bars only then).
 pub fn stderr_is_tty() -> bool {
@@ -14,12 +33,55 @@ pub fn stdout_is_tty() -> bool {
     std::io::stdout().is_terminal()
 }
 
-fn paint(label: &str, code: &str) -> String {
-    if stderr_is_tty() && std::env::var_os("NO_COLOR").is_none() {
-        format!("\x1b[{code}m{label}\x1b[0m")
-    } else {
-        label.to_string()
+/// Whether colour is on.
+pub fn color() -> bool {
+    COLOR.load(Ordering::SeqCst)
+}
+
+fn write_to(closed: &AtomicBool, w: &mut dyn std::io::Write, text: &str) {
+    if closed.load(Ordering::Relaxed) {
+        return;
     }
+    if w.write_all(text.as_bytes()).and_then(|()| w.flush()).is_err() {
+        // EPIPE (the reader went away) or EIO (the terminal closed): stop printing, keep working.
+        closed.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Write `text` to stdout as it is; a closed stdout is ignored.
+pub fn out_raw(text: &str) {
+    write_to(&STDOUT_CLOSED, &mut std::io::stdout().lock(), text);
+}
+
+/// Write `text` to stderr as it is; a closed stderr is ignored.
+pub fn err_raw(text: &str) {
+    write_to(&STDERR_CLOSED, &mut std::io::stderr().lock(), text);
+}
+
+/// One line on stdout.
+pub fn out(line: &str) {
+    out_raw(&format!("{line}\n"));
+}
+
+/// One line on stderr.
+pub fn err(line: &str) {
+    err_raw(&format!("{line}\n"));
+}
+
+/// `outln!(...)`: `format!` then [`out`].
+#[macro_export]
+macro_rules! outln {
+    ($($t:tt)*) => { $crate::ui::out(&format!($($t)*)) };
+}
+
+/// `errln!(...)`: `format!` then [`err`].
+#[macro_export]
+macro_rules! errln {
+    ($($t:tt)*) => { $crate::ui::err(&format!($($t)*)) };
+}
+
+fn paint(label: &str, code: &str) -> String {
+    if color() { format!("\x1b[{code}m{label}\x1b[0m") } else { label.to_string() }
 }
 
 /// An error and its causes on one line, each message once: some errors (kube-rs, hyper, the AWS
@@ -39,31 +101,39 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 
 /// `error: …` on stderr.
 pub fn error(msg: &str) {
-    eprintln!("{}: {msg}", paint("error", "1;31"));
+    err(&format!("{}: {msg}", paint("error", "1;31")));
 }
 
 /// `warning: …` on stderr.
 pub fn warn(msg: &str) {
-    eprintln!("{}: {msg}", paint("warning", "1;33"));
+    err(&format!("{}: {msg}", paint("warning", "1;33")));
 }
 
 /// `note: …` on stderr.
 pub fn note(msg: &str) {
-    eprintln!("{}: {msg}", paint("note", "1;36"));
+    err(&format!("{}: {msg}", paint("note", "1;36")));
 }
 
 /// Print one JSON document on stdout.
 pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    out(&serde_json::to_string_pretty(value)?);
+    JSON_PRINTED.store(true, Ordering::SeqCst);
     Ok(())
 }
 
-/// Install the tracing subscriber: `GF_LOG` filter (default `warn`, kube-rs silent), stderr, no ANSI
+/// Whether a JSON document was printed already (an error then adds no second one).
+pub fn json_printed() -> bool {
+    JSON_PRINTED.load(Ordering::SeqCst)
+}
+
+/// Install the tracing subscriber: the `GF_LOG` filter of `vars` (default `warn`, kube-rs silent), stderr, no ANSI
 /// off a terminal.
-pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("GF_LOG")
+pub fn init_tracing(vars: &crate::session::Vars) {
+    let filter = vars
+        .get("GF_LOG")
+        .and_then(|f| tracing_subscriber::EnvFilter::try_new(f).ok())
         // kube-rs logs every failed request at ERROR before returning it; gf reports it once itself.
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,kube_client=off"));
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("warn,kube_client=off"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -128,8 +128,10 @@ fn the_cache_gate_blocks_plan_and_apply_of_a_requires_cache_stack() {
         .stderr_has(&b.missing);
     assert!(!repo.path().join(".gf/dev/gamma/plan.tfplan").exists(), "tofu ran behind a closed gate");
 
-    // The dry run names the gate that would fire.
-    g(&repo).args(["plan", "gamma", "--dry-run"]).run().code(0).stdout_has("Attic cache gate");
+    // The dry run names the gate the real run stopped at.
+    let dry = g(&repo).args(["plan", "gamma", "--dry-run", "--json"]).run().code(0).json();
+    assert_eq!(dry["first_refusal"]["gate"], "cache", "{dry}");
+    assert!(dry["first_refusal"]["detail"].as_str().unwrap().contains(&b.missing), "{dry}");
 
     // Everything present: the gate opens and the plan runs; a stack without `requires_cache` never asks.
     let repo = cache_repo(&server.url, &b.key, &[&b.a, &b.c]);
@@ -151,4 +153,27 @@ fn the_cache_gate_blocks_plan_and_apply_of_a_requires_cache_stack() {
         .code(0)
         .stderr_has("SKIPPING THE ATTIC CACHE GATE for `gamma`");
     assert!(moto.keys().iter().any(|k| k.contains("gamma")), "the overridden apply wrote no state: {:?}", moto.keys());
+}
+
+#[test]
+fn sigterm_during_a_lane_apply_waits_for_tofu_then_restores_the_lane() {
+    let (repo, fake, moto) = lane_setup();
+    fake.finish_job("gf-nix-busy");
+    let log = repo.path().join("order.log");
+    let g = gf_for(&repo, &fake, &moto).env("ORDER_LOG", log.to_string_lossy());
+    g.clone().args(["plan", "alpha", "--allow-empty-state", "--", "-var", "sleep=60"]).run().code(0);
+    let child = g.clone().args(["apply", "alpha"]).spawn();
+    // tofu is applying (its provisioner wrote the log) on the drained lane.
+    wait_until(60, "tofu to start applying", || log.exists());
+    assert!(drained(&fake));
+    crate::harness::signal(i32::try_from(child.id()).unwrap(), libc::SIGTERM);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(143), "{stderr}");
+    assert_restored(&fake);
+    assert!(moto.get("alpha/terraform.tfstate.tflock").is_none(), "tofu released its lock: {stderr}");
+    assert!(moto.get("alpha/terraform.tfstate").is_some(), "tofu saved what it had applied");
+    // The restore came after tofu had stopped: the last write to the sets is the restore.
+    let last = fake.set_history("gf-nix").last().cloned().unwrap();
+    assert!(last["metadata"]["annotations"]["gf.flywheel.dev/drained-from"].is_null(), "{last}");
 }

@@ -72,8 +72,17 @@ fn with_s3_user_info(repo: &Repo, tofu: &str) -> Gf {
 /// `g ARGS` exits 1 naming the variable and shows neither the password nor the user.
 fn refused_unshown(g: &Gf, args: &[&str]) -> crate::harness::Run {
     let run = g.clone().args(args).run();
-    run.code(1).stderr_has(S3_USER_INFO).output_lacks(PASSWORD).output_lacks("gf-user");
+    run.code(1).output_has(S3_USER_INFO).output_lacks(PASSWORD).output_lacks("gf-user");
     run
+}
+
+/// The `credentials` gate of a dry run's JSON report: it refuses, with `message` in its detail.
+#[track_caller]
+fn dry_run_credentials_refuse(run: &crate::harness::Run, message: &str) {
+    let v = run.json();
+    let gate = v["gates"].as_array().unwrap().iter().find(|g| g["gate"] == "credentials").unwrap().clone();
+    assert_eq!(gate["verdict"], "refuse", "{gate}");
+    assert!(gate["detail"].as_str().unwrap().contains(message), "{gate}");
 }
 
 #[test]
@@ -83,20 +92,18 @@ fn user_info_in_the_s3_endpoint_is_refused_on_every_path_and_never_shown() {
     let g = with_s3_user_info(&repo, "/nonexistent/tofu");
     let named = S3_USER_INFO;
     let refused = |args: &[&str]| refused_unshown(&g, args);
-    for args in [
-        &["backend", "alpha"][..],
-        &["backend", "alpha", "--format", "json"],
-        &["backend", "alpha", "--write"],
-        &["plan", "alpha", "--dry-run"],
-        &["plan", "--all", "--dry-run", "--json"],
-    ] {
+    for args in [&["backend", "alpha"][..], &["backend", "alpha", "--write"], &["state", "alpha"]] {
         let run = refused(args);
         assert_eq!(run.stdout, "", "gf {args:?} printed something");
     }
-    // The real runs stop before tofu: its summary says the stack failed.
-    for args in [&["init", "alpha"][..], &["plan", "alpha", "--allow-empty-state"], &["state", "alpha"]] {
-        refused(args);
-    }
+    let v = refused(&["backend", "alpha", "--format", "json"]).json();
+    assert_eq!(v["ok"], false, "{v}");
+    // The dry run reports the refusal at the `credentials` gate, where the real run stops.
+    let run = g.clone().args(["plan", "alpha", "--dry-run"]).run();
+    run.code(0).stdout_has(&format!("credentials  refuse  {named}")).output_lacks(PASSWORD).output_lacks("gf-user");
+    let run = g.clone().args(["plan", "--all", "--dry-run", "--json"]).run();
+    run.code(0).output_lacks(PASSWORD).output_lacks("gf-user");
+    dry_run_credentials_refuse(&run, named);
     // `--nix` prints no path, and `--realise` creates none: the file gf would have rendered is
     // not in the store.
     let run = refused(&["backend", "alpha", "--nix", "--realise"]);
@@ -370,19 +377,13 @@ fn a_bucket_name_outside_s3s_rules_is_refused_before_anything_renders_or_runs() 
             .env("TOFU_BACKEND_S3_SECRET_KEY", "s")
             .env("KUBE_CONTEXT", "honey")
             .env("GF_TOFU", "/nonexistent/tofu");
-        for args in [
-            &["backend", "alpha"][..],
-            &["backend", "alpha", "--nix"],
-            &["plan", "alpha", "--dry-run"],
-            &["init", "alpha"],
-            &["plan", "alpha", "--allow-empty-state"],
-        ] {
-            g.clone()
-                .args(args)
-                .run()
-                .code(1)
-                .stderr_has(&format!("`TOFU_BACKEND_S3_BUCKET` (`{bucket}`) is not a valid S3 bucket name"));
+        let message = format!("`TOFU_BACKEND_S3_BUCKET` (`{bucket}`) is not a valid S3 bucket name");
+        for args in [&["backend", "alpha"][..], &["backend", "alpha", "--nix"], &["state", "alpha"]] {
+            g.clone().args(args).run().code(1).stderr_has(&message);
         }
+        let run = g.clone().args(["plan", "alpha", "--dry-run", "--json"]).run();
+        run.code(0);
+        dry_run_credentials_refuse(&run, &message);
     }
     repo.gf()
         .args(["backend", "alpha"])
@@ -394,6 +395,28 @@ fn a_bucket_name_outside_s3s_rules_is_refused_before_anything_renders_or_runs() 
 }
 
 #[test]
+fn a_bucket_name_outside_s3s_rules_stops_a_real_init_and_plan_before_tofu() {
+    let repo = Repo::from_fixture("lifecycle");
+    let g = repo
+        .gf()
+        .env("TOFU_BACKEND_S3_ENDPOINT", "http://127.0.0.1:9")
+        .env("TOFU_BACKEND_S3_BUCKET", "gf-state/alpha")
+        .env("TOFU_BACKEND_S3_ACCESS_KEY", "a")
+        .env("TOFU_BACKEND_S3_SECRET_KEY", "s")
+        .env("KUBE_CONTEXT", "honey")
+        .env("GF_TOFU", crate::lifecycle::tofu());
+    for args in [&["init", "alpha"][..], &["plan", "alpha", "--allow-empty-state"]] {
+        g.clone()
+            .args(args)
+            .run()
+            .code(1)
+            .stderr_has("`TOFU_BACKEND_S3_BUCKET` (`gf-state/alpha`) is not a valid S3 bucket name");
+    }
+    assert!(!repo.path().join(".gf").exists(), "gf wrote working files");
+    assert!(!repo.path().join("stacks/alpha/.terraform").exists(), "tofu ran");
+}
+
+#[test]
 fn jobs_0_is_a_usage_error() {
     let repo = Repo::from_fixture("lifecycle");
     for args in [
@@ -402,7 +425,7 @@ fn jobs_0_is_a_usage_error() {
         &["cache", "check", "--jobs", "0"],
     ] {
         let run = repo.gf().args(args).run();
-        run.code(1).stderr_has("invalid value '0' for '--jobs <N>': at least 1 is needed");
+        run.code(1).stderr_has("invalid value '0' for '--jobs <N>'");
         assert_eq!(run.stdout, "");
     }
     repo.gf().args(["plan", "--all", "--dry-run", "--jobs", "2"]).run().code(0);

@@ -290,18 +290,28 @@ fn sigint_during_the_drain_wait_restores() {
     interrupt(child.id());
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    // SPEC: after a signal gf restores, then exits 128 + the signal (SIGINT: 130).
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
     assert!(stderr.contains("interrupted") && stderr.contains("put back"), "{stderr}");
     assert_restored(&fake);
     assert!(fake.runners("gf-nix").contains(&"long-job".to_string()));
 }
 
-#[allow(unsafe_code)] // libc::kill is the way to send one signal to one child.
+#[test]
+fn sighup_during_the_drain_wait_restores_and_exits_129() {
+    let (repo, fake) = setup();
+    fake.add_runner("gf-nix", "long-job", Some("78"));
+    let child = lane(&repo, &fake, "drain").command().stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    fake.wait_for(20, "the drain", all_zero);
+    // A closed terminal: SIGHUP, and nobody reads stderr any more.
+    crate::harness::signal(i32::try_from(child.id()).unwrap(), libc::SIGHUP);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(129), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_restored(&fake);
+}
+
 fn interrupt(pid: u32) {
-    let pid = libc::pid_t::try_from(pid).unwrap();
-    // SAFETY: kill(2) with a valid pid and signal number has no memory-safety preconditions.
-    let rc = unsafe { libc::kill(pid, libc::SIGINT) };
-    assert_eq!(rc, 0, "kill -INT {pid}");
+    crate::harness::signal(i32::try_from(pid).unwrap(), libc::SIGINT);
 }
 
 #[test]
@@ -338,6 +348,7 @@ fn test_opts() -> gf::lane::LaneOptions {
         own_pod: None,
         progress: false,
         quiet: true,
+        allow_missing: false,
     }
 }
 
@@ -348,7 +359,7 @@ fn a_failed_apply_is_followed_by_a_restore() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let err = rt
         .block_on(async {
-            let cluster = gf::lane::cluster::KubeCluster::connect(Some(&fake.kubeconfig()), "honey").await.unwrap();
+            let cluster = gf::lane::cluster::KubeCluster::connect(&[fake.kubeconfig()], "honey").await.unwrap();
             let apply = async {
                 assert!(all_zero(&fake), "the apply runs on a drained lane");
                 Err::<(), _>(anyhow::anyhow!("tofu apply failed: exit status 1"))
@@ -369,7 +380,7 @@ fn a_successful_apply_keeps_the_caps_it_set() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let v = rt
         .block_on(async {
-            let cluster = gf::lane::cluster::KubeCluster::connect(Some(&fake.kubeconfig()), "honey").await.unwrap();
+            let cluster = gf::lane::cluster::KubeCluster::connect(&[fake.kubeconfig()], "honey").await.unwrap();
             let apply = async {
                 fake.set_caps("gf-nix", Some(2), Some(12));
                 Ok(42)
@@ -424,7 +435,7 @@ fn a_panicking_apply_is_followed_by_a_restore() {
     let (repo, fake) = setup();
     let lane = lane_of(&repo);
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let cluster = rt.block_on(gf::lane::cluster::KubeCluster::connect(Some(&fake.kubeconfig()), "honey")).unwrap();
+    let cluster = rt.block_on(gf::lane::cluster::KubeCluster::connect(&[fake.kubeconfig()], "honey")).unwrap();
     let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         rt.block_on(gf::lane::with_drained_on(&cluster, &lane, &test_opts(), Duration::from_secs(10), async {
             assert!(all_zero(&fake));
