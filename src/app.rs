@@ -112,6 +112,7 @@ async fn dispatch(cli: Cli, vars: Vars) -> anyhow::Result<u8> {
         Command::Output(a) => {
             lifecycle(&g, vars, lifecycle::Options { op: lifecycle::Op::Output, ..run_options(a.run) }).await
         }
+        Command::Show(a) => show_cmd(&g.session(vars)?, &a).await,
         Command::State(a) => state_cmd(&g.session(vars)?, a).await,
         Command::Doctor(a) => crate::doctor::run(&g.session(vars)?, a.json).await,
         Command::Cache(CacheCommand::Check(a)) => cache_check(&g, &vars, a).await,
@@ -184,6 +185,19 @@ fn destroy_options(a: cli::DestroyArgs) -> lifecycle::Options {
         lock_wait: a.lock.lock_wait,
         ..run_options(a.run)
     }
+}
+
+async fn show_cmd(s: &Session, a: &cli::ShowArgs) -> anyhow::Result<u8> {
+    let plan = lifecycle::saved_plan(s, &a.stack).await?;
+    let r = crate::show::report(&plan);
+    if a.json {
+        ui::print_json(&r)?;
+    } else if a.markdown {
+        ui::out_raw(&crate::show::markdown(&r, crate::show::COMMENT_LIMIT));
+    } else {
+        ui::out_raw(&crate::show::human(&r));
+    }
+    Ok(exit::OK)
 }
 
 async fn state_cmd(s: &Session, a: cli::StateArgs) -> anyhow::Result<u8> {

@@ -42,6 +42,8 @@ pub enum Command {
     Destroy(DestroyArgs),
     /// Show a stack's outputs
     Output(OutputArgs),
+    /// The saved plan as a reviewer reads it: attribute diffs, replacements, outputs
+    Show(ShowArgs),
     /// Managed-state facts from S3 (serial, lineage, lock); `unlock`, `push-errored`
     State(StateArgs),
     /// Preflight of the environment: context, S3, tofu, cache
@@ -65,6 +67,7 @@ impl Command {
             Self::Apply(a) => a.run.json,
             Self::Destroy(a) => a.run.json,
             Self::Output(a) => a.run.json,
+            Self::Show(a) => a.json,
             Self::State(a) => a.json(),
             Self::Cache(CacheCommand::Check(a)) => a.json,
             Self::Lane(LaneCommand::Status(a) | LaneCommand::Drain(a) | LaneCommand::Restore(a)) => a.json,
@@ -213,6 +216,19 @@ pub struct DestroyArgs {
 pub struct OutputArgs {
     #[command(flatten)]
     pub run: RunArgs,
+}
+
+/// `gf show`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// Stack name
+    pub stack: String,
+    /// Print one JSON document on stdout
+    #[arg(long, conflicts_with = "markdown")]
+    pub json: bool,
+    /// Markdown for a pull-request comment or `$GITHUB_STEP_SUMMARY` (at most 65,536 characters)
+    #[arg(long)]
+    pub markdown: bool,
 }
 
 /// `gf state <STACK>`, or one of its actions.

@@ -19,6 +19,7 @@ pub mod nix;
 pub mod process;
 pub mod s3state;
 pub mod session;
+pub mod show;
 pub mod signals;
 pub mod state;
 pub mod tofu;

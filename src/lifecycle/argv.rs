@@ -199,6 +199,7 @@ pub fn main(op: Op, paths: &Paths, extra: &ExtraArgs, destroy_plan: bool, json: 
             }
             a
         }
+        Op::Show => vec!["show".into(), "-json".into(), paths.plan_file.clone().into_os_string()],
     })
 }
 

@@ -14,3 +14,4 @@ mod lifecycle;
 mod moto;
 mod nix;
 mod s3proxy;
+mod show;
