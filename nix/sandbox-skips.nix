@@ -74,6 +74,7 @@
     "lifecycle::doctor_reports_the_environment"
     "lifecycle::missing_state_is_refused_unless_allowed_and_the_apply_honours_the_plan"
     "lifecycle::plan_and_apply_land_state_at_the_exact_key_and_never_leak_the_secret"
+    "show::show_renders_every_kind_of_change_and_never_a_sensitive_value"
   ];
   # A tofu or terraform binary, without moto.
   tofu = [
