@@ -54,6 +54,18 @@ pub enum Command {
     /// The heavy Nix lane: shared ARC runner sets drained around the ARC apply
     #[command(subcommand)]
     Lane(LaneCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    Completions(CompletionsArgs),
+    /// Print gf's man page (roff)
+    Man,
+}
+
+/// `gf completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 impl Command {
@@ -71,6 +83,7 @@ impl Command {
             Self::State(a) => a.json(),
             Self::Cache(CacheCommand::Check(a)) => a.json,
             Self::Lane(LaneCommand::Status(a) | LaneCommand::Drain(a) | LaneCommand::Restore(a)) => a.json,
+            Self::Completions(_) | Self::Man => false,
         }
     }
 }

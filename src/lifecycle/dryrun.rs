@@ -156,6 +156,7 @@ fn dry_stack<W: World>(
         crate::nix::text_store_path(&file_name, b.to_tfbackend().as_bytes())
     });
     let paths = Paths {
+        no_color: !crate::ui::output_color(),
         backend_file: work.backend_file(&file_name),
         plan_file: work.plan_file(),
         plan_out: work::unique_sibling(&work.plan_file()),

@@ -158,6 +158,8 @@ pub fn child_env(vars: &Vars, settings: &S3Settings, data_dir: &Path) -> Vec<(Os
         "TF_DATA_DIR",
         "TF_WORKSPACE",
         "TF_CLI_ARGS",
+        // tofu's log file would hold the request headers, credentials included.
+        "TF_LOG_PATH",
     ];
     let mut env: Vec<(OsString, OsString)> = vars
         .iter()
@@ -251,6 +253,11 @@ pub async fn run<W: World>(s: &Session<W>, o: &Options) -> anyhow::Result<u8> {
     }
     if o.dry_run {
         return dryrun::run(s, o, &stacks).await;
+    }
+    if s.vars.get("TF_LOG_PATH").is_some() {
+        ui::warn(
+            "`TF_LOG_PATH` is set: gf does not pass it to tofu (the log would hold the S3 credentials); `TF_LOG` goes to gf's output, redacted",
+        );
     }
     for k in s.vars.names_with_prefix("TF_HTTP_") {
         ui::warn(&format!(

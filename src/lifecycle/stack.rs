@@ -102,6 +102,7 @@ impl<'r, 'a, W: World> Steps<'r, 'a, W> {
         let backend = Backend::new(stack, &s.env, settings.location.clone())
             .map_err(|e| LifecycleError::Internal(e.to_string()))?;
         let paths = Paths {
+            no_color: !crate::ui::output_color(),
             backend_file: work.backend_file(&backend.file_name()),
             plan_file: work.plan_file(),
             plan_out: work::unique_sibling(&work.plan_file()),
