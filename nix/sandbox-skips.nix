@@ -37,23 +37,28 @@
     "nix::backends_nix_equals_gf_for_every_stack_and_environment_of_the_repository"
     "nix::backends_nix_equals_gf_in_a_two_environment_fixture"
     "nix::buckets_and_endpoints_gf_refuses_backends_nix_refuses_and_the_rest_render_alike"
+    "nix::constraints_hold_as_opentofu_defines_them"
     "nix::control_characters_are_refused_by_gf_and_by_backends_nix"
     "nix::flake_check_scripts_pass_here_with_real_gf_nix_and_tofu"
     "nix::flake_input_less_outputs_evaluate_through_nix_flakes"
     "nix::flake_lock_pins_nixpkgs_by_rev_and_nar_hash"
     "nix::flake_nix_and_every_nix_file_parse"
     "nix::hcl_significant_characters_agree"
+    "nix::nix_and_gf_agree_on_comments_heredocs_and_module_only_providers"
+    "nix::nix_and_gf_read_the_same_provider_set_from_the_stacks"
     "nix::realise_creates_the_file_with_gf_bytes_and_no_secret"
     "nix::region_comes_from_the_contract_unless_given"
     "nix::state_keys_and_environment_names_gf_refuses_backends_nix_refuses"
-    "nix::the_flake_tofu_carries_exactly_the_providers_the_stacks_declare"
+    "nix::the_flake_tofu_carries_the_declared_providers_and_one_check_judges_their_versions"
     "nix::the_package_and_dev_shell_have_their_shape"
     "nix::the_sandbox_skips_only_tests_that_need_a_store_moto_or_tofu"
   ];
   # moto, the S3 server on loopback (these run tofu against it too).
   moto = [
     "deploy::a_failed_lane_apply_still_restores_the_sets"
+    "deploy::a_first_install_applies_with_the_sets_not_there_yet"
     "deploy::a_lane_apply_in_the_wrong_context_touches_nothing"
+    "deploy::an_apply_against_existing_state_refuses_a_missing_set_before_tofu_runs"
     "deploy::applying_a_lane_stack_drains_waits_applies_and_restores"
     "deploy::sigterm_during_a_lane_apply_waits_for_tofu_then_restores_the_lane"
     "gates::a_closed_stdout_never_stops_the_apply"
@@ -83,5 +88,8 @@
     "lifecycle::a_missing_credential_is_named_and_an_unreachable_endpoint_fails_within_seconds"
     "lifecycle::dry_run_works_without_credentials_cluster_or_tofu"
     "lifecycle::wrong_context_ci_operator_and_unconfirmed_destroy_are_refused_before_anything_runs"
+    "stacks::a_broken_invariant_fails_its_terraform_test_and_gf_check"
+    "stacks::every_terraform_test_under_stacks_passes_with_real_terraform"
+    "stacks::terraform_fmt_check_passes_on_the_real_stacks"
   ];
 }

@@ -94,14 +94,32 @@ pub async fn drain_caps<C: Cluster>(
 ) -> Result<Vec<SetDrain>, LaneError> {
     let quiet = opts.quiet;
     let ns = &lane.drain.namespace;
+    if !opts.allow_missing {
+        // Before any write: draining a list that names no real set protects nothing.
+        let mut missing = Vec::new();
+        for name in &lane.drain.scale_sets {
+            if c.get_set(ns, name).await?.is_none() {
+                missing.push(name.as_str());
+            }
+        }
+        if !missing.is_empty() {
+            return Err(missing_sets(lane, &missing));
+        }
+    }
     let mut out = Vec::new();
     for name in &lane.drain.scale_sets {
         let mut attempt = 0;
         let done = loop {
             attempt += 1;
             let Some(set) = c.get_set(ns, name).await? else {
+                if !opts.allow_missing {
+                    // Deleted since the check above.
+                    return Err(missing_sets(lane, &[name.as_str()]));
+                }
                 if !quiet {
-                    ui::warn(&format!("scale set `{name}` does not exist in `{ns}`: nothing to drain"));
+                    ui::warn(&format!(
+                        "scale set `{name}` does not exist in `{ns}` yet: skipped (the plan was made against an absent state; this apply creates it)"
+                    ));
                 }
                 break SetDrain { name: name.clone(), action: "missing", recorded: None };
             };
@@ -131,6 +149,21 @@ pub async fn drain_caps<C: Cluster>(
         out.push(done);
     }
     Ok(out)
+}
+
+/// The refusal for drain-list sets the cluster does not have.
+fn missing_sets(lane: &Lane, missing: &[&str]) -> LaneError {
+    let names = missing.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+    let (s, do_) = if missing.len() == 1 { ("", "does") } else { ("s", "do") };
+    LaneError::Refused(Refused::new(
+        "lane",
+        format!(
+            "scale set{s} {names} of lane `{}` {do_} not exist in namespace `{}`: draining would leave the real shared sets \
+             running and their listeners exposed to the apply; check `lane.drain.scale_sets` against the cluster \
+             (`gf lane status`) — only the apply of a plan made against an absent state (a first install) skips missing sets",
+            lane.name, lane.drain.namespace
+        ),
+    ))
 }
 
 fn report_drain(d: &SetDrain) {
@@ -334,6 +367,30 @@ mod tests {
 
     fn recorded(c: &MemCluster, set: &str) -> DrainedFrom {
         serde_json::from_str(&c.annotation(set).expect("annotated")).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_listed_set_the_cluster_lacks_is_refused_before_any_write() {
+        let c = MemCluster::default();
+        c.add_set("nix", Some(1), Some(10));
+        let wrote = AtomicBool::new(false);
+        let err = drain_caps(&c, &lane(&["nix", "docker", "dind"]), &opts(), &wrote).await.unwrap_err();
+        let LaneError::Refused(r) = err else { panic!("not a refusal: {err}") };
+        assert_eq!(r.gate, "lane");
+        assert!(r.message.contains("scale sets `docker`, `dind` of lane `heavy-nix` do not exist"), "{}", r.message);
+        assert!(!wrote.load(Ordering::SeqCst));
+        assert!(c.patches().is_empty(), "{:?}", c.patches());
+    }
+
+    #[tokio::test]
+    async fn a_first_install_drains_what_exists_and_skips_the_rest() {
+        let c = MemCluster::default();
+        c.add_set("nix", Some(1), Some(10));
+        let wrote = AtomicBool::new(false);
+        let first_install = LaneOptions { allow_missing: true, ..opts() };
+        let out = drain_caps(&c, &lane(&["docker", "nix"]), &first_install, &wrote).await.unwrap();
+        assert_eq!(out.iter().map(|s| s.action).collect::<Vec<_>>(), ["missing", "drained"]);
+        assert_eq!(c.caps("nix"), (Some(0), Some(0)));
     }
 
     #[tokio::test]

@@ -15,3 +15,4 @@ mod moto;
 mod nix;
 mod s3proxy;
 mod show;
+mod stacks;
