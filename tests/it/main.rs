@@ -5,6 +5,7 @@ mod harness;
 mod binary_cache;
 mod cache;
 mod contract;
+mod conventions;
 mod deploy;
 mod fake_kube;
 mod gates;
