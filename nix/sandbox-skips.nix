@@ -55,6 +55,8 @@
   ];
   # moto, the S3 server on loopback (these run tofu against it too).
   moto = [
+    "conventions::files_are_private_whatever_the_umask"
+    "conventions::no_credential_reaches_any_line_under_the_most_talkative_logs"
     "deploy::a_failed_lane_apply_still_restores_the_sets"
     "deploy::a_first_install_applies_with_the_sets_not_there_yet"
     "deploy::a_lane_apply_in_the_wrong_context_touches_nothing"
@@ -83,6 +85,9 @@
   ];
   # A tofu or terraform binary, without moto.
   tofu = [
+    "conventions::any_environment_variable_is_accepted_and_an_empty_no_color_is_no_opinion"
+    "conventions::doctor_warns_about_terraform_instead_of_opentofu"
+    "conventions::json_refusals_and_errors_are_one_document"
     "hygiene::a_bucket_name_outside_s3s_rules_stops_a_real_init_and_plan_before_tofu"
     "hygiene::user_info_in_the_s3_endpoint_stops_a_real_init_plan_and_apply_before_tofu"
     "lifecycle::a_missing_credential_is_named_and_an_unreachable_endpoint_fails_within_seconds"

@@ -1077,6 +1077,9 @@ const TOOL_FREE: [&str; 2] = ["contract", "lane"];
 /// The tests of the other modules that need none of them: they run in the sandbox. A test of those
 /// modules is either here or in nix/sandbox-skips.nix.
 const MIXED_BUT_TOOL_FREE: &[&str] = &[
+    "conventions::completions_man_page_and_version",
+    "conventions::each_subcommand_takes_only_its_own_flags",
+    "conventions::unknown_stacks_list_the_known_ones_and_env_is_chosen_as_sh_users_expect",
     "hygiene::a_bucket_name_outside_s3s_rules_is_refused_before_anything_renders_or_runs",
     "hygiene::a_duplicate_dependency_is_a_warning_and_counted_once",
     "hygiene::a_kube_context_with_a_control_character_is_an_error",
