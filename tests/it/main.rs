@@ -9,6 +9,7 @@ mod conventions;
 mod deploy;
 mod fake_kube;
 mod gates;
+mod hygiene;
 mod lane;
 mod lifecycle;
 mod moto;

@@ -44,7 +44,7 @@ fn session(dir: &Path, extra: &[(&str, &str)], world: FakeWorld) -> Session<Fake
     let mut vars: BTreeMap<String, String> = [
         ("KUBE_CONTEXT", "honey"),
         ("TOFU_BACKEND_S3_ENDPOINT", "http://mem"),
-        ("TOFU_BACKEND_S3_BUCKET", "b"),
+        ("TOFU_BACKEND_S3_BUCKET", "gf-state"),
         ("TOFU_BACKEND_S3_ACCESS_KEY", "AK"),
         ("TOFU_BACKEND_S3_SECRET_KEY", "SK"),
     ]
