@@ -75,6 +75,9 @@ struct S3Info {
     endpoint: Option<String>,
     bucket: Option<String>,
     region: String,
+    /// Why a set endpoint or bucket is refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    problem: Option<String>,
 }
 
 /// Print the run plan; exit 0.
@@ -82,7 +85,13 @@ pub(super) async fn run<W: World>(s: &Session<W>, o: &Options, stacks: &[&Stack]
     let mut rcx = RunCx::new(s, o, stacks, Mode::Dry);
     let run_gates = rcx.run_gates().await;
     let mut first_refusal = run_gates.iter().find(|d| d.verdict.refuses()).map(|d| first(d, None));
-    let location = S3Location::from_lookup(s.vars.lookup(), &s.contract.backend.region).ok();
+    let located = S3Location::from_lookup(s.vars.lookup(), &s.contract.backend.region);
+    // A set but refused endpoint or bucket is not "not set": say why (never the value).
+    let s3_problem = match &located {
+        Err(crate::backend::BackendError::Missing(_)) | Ok(_) => None,
+        Err(e) => Some(e.to_string()),
+    };
+    let location = located.ok();
     let bin = rcx.facts.tofu.as_ref().map_or_else(|| "tofu".to_string(), |t| t.path.display().to_string());
     let mut out_stacks = Vec::new();
     for (i, stack) in stacks.iter().enumerate() {
@@ -105,6 +114,7 @@ pub(super) async fn run<W: World>(s: &Session<W>, o: &Options, stacks: &[&Stack]
         s3: S3Info {
             endpoint: location.as_ref().map(|l| l.endpoint.clone()),
             bucket: location.as_ref().map(|l| l.bucket.clone()),
+            problem: s3_problem,
             region: s.vars.get(backend::ENV_REGION).unwrap_or_else(|| s.contract.backend.region.clone()),
         },
         child_env: vec!["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "TF_DATA_DIR", "TF_IN_AUTOMATION", "TF_INPUT"],
@@ -207,13 +217,20 @@ fn human(r: &DryRun) -> String {
         if r.command == "destroy" { "reverse dependency" } else { "dependency" },
         r.order.join(" -> ")
     );
-    let _ = writeln!(
-        s,
-        "s3: endpoint {}, bucket {}, region `{}`",
-        r.s3.endpoint.as_deref().map_or_else(|| "not set".into(), |e| format!("`{e}`")),
-        r.s3.bucket.as_deref().map_or_else(|| "not set".into(), |b| format!("`{b}`")),
-        r.s3.region
-    );
+    match &r.s3.problem {
+        Some(p) => {
+            let _ = writeln!(s, "s3: refused: {p}");
+        }
+        None => {
+            let _ = writeln!(
+                s,
+                "s3: endpoint {}, bucket {}, region `{}`",
+                r.s3.endpoint.as_deref().map_or_else(|| "not set".into(), |e| format!("`{e}`")),
+                r.s3.bucket.as_deref().map_or_else(|| "not set".into(), |b| format!("`{b}`")),
+                r.s3.region
+            );
+        }
+    }
     let _ = writeln!(s, "CI: {}", if r.ci { "`CI=true` (operator stacks cannot be applied)" } else { "no" });
     let _ = writeln!(s, "run gates (the whole selection):");
     gate_lines(&mut s, &r.gates);
