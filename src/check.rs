@@ -52,7 +52,7 @@ pub fn env_findings(env_vars: &Vars) -> Vec<Finding> {
 }
 
 /// Findings of one stack's `*.tf` files: parse errors, the backend block, compatibility-only
-/// assumptions.
+/// assumptions; then its inputs and cluster rules ([`crate::inputs::source_findings`]).
 pub fn check_sources(root: &Path, stack: &Stack) -> Vec<Finding> {
     let mut findings = Vec::new();
     let mut files: Vec<_> = std::fs::read_dir(&stack.dir)
@@ -163,6 +163,7 @@ pub fn check_sources(root: &Path, stack: &Stack) -> Vec<Finding> {
             }
         }
     }
+    findings.extend(crate::inputs::source_findings(root, stack));
     findings
 }
 

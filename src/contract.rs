@@ -179,6 +179,10 @@ pub struct Cluster {
 pub struct Environment {
     /// The kubeconfig context `KUBE_CONTEXT` must equal for mutating commands.
     pub kube_context: String,
+    /// The UID of the cluster's `kube-system` namespace: when set, gf refuses to deploy through a
+    /// context that reaches another cluster (gate `cluster-identity`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_uid: Option<String>,
 }
 
 /// `backend` of `contract.json`.
@@ -629,6 +633,16 @@ fn check_contract(c: &ContractFile, findings: &mut Vec<Finding>) {
                 text_hint,
                 None,
                 format!("environment `{name}` has an empty `kube_context`"),
+            ));
+        }
+        if let Some(uid) = env.cluster_uid.as_deref().filter(|u| !crate::context::is_uid(u)) {
+            findings.push(Finding::error(
+                "cluster-uid",
+                text_hint,
+                None,
+                format!(
+                    "environment `{name}` has `cluster_uid` `{uid}`: a Kubernetes UID is a lowercase UUID (`gf doctor` prints the cluster's)"
+                ),
             ));
         }
     }
