@@ -68,9 +68,9 @@ pub async fn observe_uid<W: World>(world: &W, kubeconfig: &[PathBuf], context: &
 /// The identity verdict: `Ok(what matched)` or `Err(why the run is refused)`, naming both UIDs.
 pub fn judge(observed: Result<String, String>, expected: &str, env: &str, context: &str) -> Result<String, String> {
     match observed {
-        Ok(uid) if uid == expected => {
-            Ok(format!("context `{context}` reaches the cluster of environment `{env}` (`{IDENTITY_NAMESPACE}` UID `{uid}`)"))
-        }
+        Ok(uid) if uid == expected => Ok(format!(
+            "context `{context}` reaches the cluster of environment `{env}` (`{IDENTITY_NAMESPACE}` UID `{uid}`)"
+        )),
         Ok(uid) => Err(format!(
             "context `{context}` reaches the cluster whose `{IDENTITY_NAMESPACE}` UID is `{uid}`, but environment `{env}` declares `cluster_uid` `{expected}` in `stacks/contract.json`: this is another cluster that happens to carry the name; fix the kubeconfig (or the contract, if the cluster was rebuilt)"
         )),
@@ -173,7 +173,13 @@ mod tests {
     #[test]
     fn uids_are_lowercase_uuids() {
         assert!(is_uid("3f2b9c1e-7a4d-4e8f-9b0a-1c2d3e4f5a6b"));
-        for bad in ["", "honey", "3F2B9C1E-7A4D-4E8F-9B0A-1C2D3E4F5A6B", "3f2b9c1e7a4d4e8f9b0a1c2d3e4f5a6b0000", " 3f2b9c1e-7a4d-4e8f-9b0a-1c2d3e4f5a6"] {
+        for bad in [
+            "",
+            "honey",
+            "3F2B9C1E-7A4D-4E8F-9B0A-1C2D3E4F5A6B",
+            "3f2b9c1e7a4d4e8f9b0a1c2d3e4f5a6b0000",
+            " 3f2b9c1e-7a4d-4e8f-9b0a-1c2d3e4f5a6",
+        ] {
             assert!(!is_uid(bad), "{bad:?}");
         }
     }

@@ -181,10 +181,10 @@ fn fix_for(v: &Variable, var_file: &str, present: bool, vars: &Vars) -> String {
     }
     let mut fix = format!("set `{name} = …` in `{var_file}`{}", if present { "" } else { " (it does not exist yet)" });
     if vars.raw(&env_var(name)).is_some() {
-        fix.push_str(&format!(
-            "; `{}` is set, but only `sensitive` variables come from the environment (desired state is the repository)",
+        fix = format!(
+            "{fix}; `{}` is set, but only `sensitive` variables come from the environment (desired state is the repository)",
             env_var(name)
-        ));
+        );
     }
     fix
 }

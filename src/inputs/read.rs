@@ -229,7 +229,7 @@ pub fn cluster_providers(files: &[SourceFile]) -> BTreeSet<&'static str> {
     }
     for f in files {
         for b in f.body.blocks() {
-            let local = match (b.ident.as_str(), b.labels.first().map(|l| l.as_str())) {
+            let local = match (b.ident.as_str(), b.labels.first().map(hcl_edit::structure::BlockLabel::as_str)) {
                 ("provider", Some(name)) => name.to_string(),
                 ("resource" | "data", Some(kind)) => kind.split('_').next().unwrap_or_default().to_string(),
                 _ => continue,
@@ -247,7 +247,7 @@ pub fn cluster_providers(files: &[SourceFile]) -> BTreeSet<&'static str> {
 fn key_name(k: &ObjectKey) -> Option<String> {
     match k {
         ObjectKey::Ident(i) => Some(i.as_str().to_string()),
-        ObjectKey::Expression(Expression::String(s)) => Some(s.value().to_string()),
+        ObjectKey::Expression(Expression::String(s)) => Some(s.value().clone()),
         ObjectKey::Expression(_) => None,
     }
 }
@@ -289,7 +289,7 @@ pub fn provider_findings(files: &[SourceFile]) -> Vec<Finding> {
                 if let Some(a) = b.body.get_attribute("kubernetes")
                     && let Expression::Object(o) = &a.value
                 {
-                    for (k, v) in o.iter() {
+                    for (k, v) in o {
                         if let Some(k) = key_name(k).filter(|k| CLUSTER_SETTINGS.contains(&k.as_str())) {
                             hits.push((format!("kubernetes.{k}"), f.line(v.expr().span()).or(f.line(a.span()))));
                         }

@@ -17,6 +17,7 @@ use super::{Op, Options};
 use crate::backend::{self, Backend, S3Location};
 use crate::context::ContextStatus;
 use crate::contract::{ApplyMode, Stack};
+use crate::inputs::{self, StackInputs};
 use crate::session::{Session, World};
 use crate::{exit, tofu, ui};
 
@@ -35,6 +36,8 @@ struct DryStack {
     apply: ApplyMode,
     backend_file: String,
     backend_store_path: Option<String>,
+    /// The var file and each required variable's source (never a value).
+    inputs: StackInputs,
     gates: Vec<Decision>,
     commands: Vec<Cmd>,
 }
@@ -107,7 +110,15 @@ pub(super) async fn run<W: World>(s: &Session<W>, o: &Options, stacks: &[&Stack]
             bucket: location.as_ref().map(|l| l.bucket.clone()),
             region: s.vars.get(backend::ENV_REGION).unwrap_or_else(|| s.contract.backend.region.clone()),
         },
-        child_env: vec!["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "TF_DATA_DIR", "TF_IN_AUTOMATION", "TF_INPUT"],
+        child_env: vec![
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "TF_DATA_DIR",
+            "TF_IN_AUTOMATION",
+            "TF_INPUT",
+            if s.kubeconfig.len() > 1 { "KUBE_CONFIG_PATHS" } else { "KUBE_CONFIG_PATH" },
+            "KUBE_CTX",
+        ],
         missing: missing(&run_gates),
         gates: run_gates,
         stacks: out_stacks,
@@ -155,10 +166,18 @@ fn dry_stack<W: World>(
         let b = Backend { stack: stack.name.clone(), env: s.env.clone(), location: loc.clone(), key: key.clone() };
         crate::nix::text_store_path(&file_name, b.to_tfbackend().as_bytes())
     });
+    let inputs = rcx
+        .facts
+        .inputs
+        .get(&stack.name)
+        .cloned()
+        .unwrap_or_else(|| inputs::resolve(root, stack, &s.env, &s.vars, &rcx.facts.extra.cli_inputs()));
     let paths = Paths {
         backend_file: work.backend_file(&file_name),
         plan_file: work.plan_file(),
         plan_out: work::unique_sibling(&work.plan_file()),
+        var_file: (matches!(o.op, Op::Plan | Op::Destroy) && inputs.var_file_present)
+            .then(|| inputs::var_file_name(&s.env).into()),
     };
     let destroy_plan = o.destroy_plan
         || (o.op == Op::Apply
@@ -174,7 +193,7 @@ fn dry_stack<W: World>(
         when: (o.op != Op::Init)
             .then(|| "only when not yet initialized against this backend and tofu (recorded digest)".into()),
     }];
-    if let Some(a) = argv::main(o.op, &paths, extra, destroy_plan, o.json) {
+    if let Some(a) = argv::main(o.op, &paths, extra, destroy_plan) {
         commands.push(Cmd {
             argv: render(a),
             cwd,
@@ -188,6 +207,7 @@ fn dry_stack<W: World>(
         apply: stack.apply,
         backend_file: argv::rel(root, &paths.backend_file),
         backend_store_path: store_path,
+        inputs,
         gates,
         commands,
     }
@@ -227,6 +247,7 @@ fn human(r: &DryRun) -> String {
                 .as_deref()
                 .unwrap_or("not computable: `TOFU_BACKEND_S3_ENDPOINT` and `TOFU_BACKEND_S3_BUCKET` are needed")
         );
+        input_lines(&mut s, &st.inputs);
         let _ = writeln!(s, "   gates:");
         gate_lines(&mut s, &st.gates);
         let _ = writeln!(s, "   commands (in `{}`):", st.commands.first().map_or("", |c| c.cwd.as_str()));
@@ -259,6 +280,24 @@ fn human(r: &DryRun) -> String {
         let _ = writeln!(s, "missing to run for real: {}", r.missing.join("; "));
     }
     s
+}
+
+fn input_lines(s: &mut String, i: &StackInputs) {
+    use std::fmt::Write as _;
+    let _ = writeln!(s, "   var file:     {} ({})", i.var_file, if i.var_file_present { "present" } else { "absent" });
+    if i.required.is_empty() {
+        let _ = writeln!(s, "   inputs:       no required variables");
+        return;
+    }
+    let _ = writeln!(s, "   inputs (required variables, never their values):");
+    let w = i.required.iter().map(|v| v.name.len()).max().unwrap_or(0);
+    for v in &i.required {
+        let fix = v.fix.as_deref().map(|f| format!(": {f}")).unwrap_or_default();
+        let _ = writeln!(s, "     {:<w$}  {}{fix}", v.name, v.source);
+    }
+    for p in &i.problems {
+        let _ = writeln!(s, "     problem: {p}");
+    }
 }
 
 fn gate_lines(s: &mut String, gates: &[Decision]) {

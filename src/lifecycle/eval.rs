@@ -2,6 +2,7 @@
 //! difference between the two modes is what a gate may *do*: the real run takes the local lock,
 //! adopts an `errored.tfstate`, prompts for a destroy and warns; the dry run only looks.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::IsTerminal as _;
 
 use super::argv::ExtraArgs;
@@ -10,8 +11,9 @@ use super::out::Out;
 use super::work::{self, LocalLock, PlanMeta, StateAtPlan, Work, WorkError};
 use super::{Op, Options};
 use crate::backend::Backend;
-use crate::context::ContextStatus;
+use crate::context::{self, ContextStatus};
 use crate::contract::{ApplyMode, Severity, Stack};
+use crate::inputs::{self, StackInputs};
 use crate::s3state::{self, S3Settings, StateFacts};
 use crate::session::{Session, World};
 use crate::tofu::{self, Tofu};
@@ -34,6 +36,12 @@ pub struct RunFacts {
     pub tofu: Option<Tofu>,
     /// The S3 settings.
     pub settings: Option<S3Settings>,
+    /// Each selected stack's inputs (plan, destroy), by stack name.
+    pub inputs: BTreeMap<String, StackInputs>,
+    /// The selected stacks that use the kubernetes or helm provider, with which.
+    pub cluster_stacks: Vec<(String, BTreeSet<&'static str>)>,
+    /// The `context` gate passed.
+    pub context_ok: bool,
 }
 
 /// One run: the session, the options, the selection.
@@ -100,6 +108,7 @@ impl<'a, W: World> RunCx<'a, W> {
                     Verdict::refuse(gate, format!("the stacks' sources fail `gf check`:\n  {}", errors.join("\n  ")))
                 }
             }
+            Gate::Inputs => self.inputs(),
             Gate::Context => self.context(),
             Gate::OperatorInCi => self.operator_in_ci(),
             Gate::Tofu => self.tofu().await,
@@ -114,14 +123,77 @@ impl<'a, W: World> RunCx<'a, W> {
                 }
                 Err(e) => Verdict::refuse(gate, e.to_string()),
             },
+            Gate::ClusterIdentity => self.cluster_identity().await,
             _ => Verdict::skip("not a run gate"),
         }
     }
 
-    fn context(&self) -> Verdict {
-        let status = ContextStatus::of(&self.s.environment, &self.s.vars);
+    fn inputs(&mut self) -> Verdict {
+        let s = self.s;
+        let cli = self.facts.extra.cli_inputs();
+        let mut refusals = Vec::new();
+        let mut passes = Vec::new();
+        for st in self.stacks {
+            let i = inputs::resolve(s.root(), st, &s.env, &s.vars, &cli);
+            refusals.extend(i.refusals(&st.name, &s.env));
+            passes.push(format!(
+                "`{}`: {} ({})",
+                st.name,
+                i.summary(),
+                if i.var_file_present { format!("`{}`", i.var_file) } else { format!("no `{}`", i.var_file) }
+            ));
+            self.facts.inputs.insert(st.name.clone(), i);
+        }
+        if refusals.is_empty() {
+            Verdict::pass(passes.join("; "))
+        } else {
+            Verdict::refuse(Gate::Inputs, format!("a required input has no source:\n  {}", refusals.join("\n  ")))
+        }
+    }
+
+    fn context(&mut self) -> Verdict {
+        let s = self.s;
+        self.facts.cluster_stacks = self
+            .stacks
+            .iter()
+            .map(|st| (st.name.clone(), inputs::cluster_providers(s.root(), st)))
+            .filter(|(_, p)| !p.is_empty())
+            .collect();
+        let status = ContextStatus::of(&s.environment, &s.vars);
         if status.matches {
-            return Verdict::pass(format!("`KUBE_CONTEXT` is `{}`", status.expected));
+            if !self.o.op.needs_context() || self.facts.cluster_stacks.is_empty() {
+                self.facts.context_ok = true;
+                return Verdict::pass(format!("`KUBE_CONTEXT` is `{}`", status.expected));
+            }
+            let users = self
+                .facts
+                .cluster_stacks
+                .iter()
+                .map(|(n, p)| format!("`{n}` ({})", p.iter().copied().collect::<Vec<_>>().join(", ")))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let paths = context::show_paths(&s.kubeconfig);
+            return match context::kubeconfig_has_context(&s.kubeconfig, &status.expected) {
+                Ok(true) => {
+                    self.facts.context_ok = true;
+                    Verdict::pass(format!(
+                        "`KUBE_CONTEXT` is `{ctx}`, defined in the kubeconfig ({paths}); tofu gets `KUBE_CONFIG_PATH` and `KUBE_CTX={ctx}` for {users}",
+                        ctx = status.expected
+                    ))
+                }
+                Ok(false) => Verdict::refuse(
+                    Gate::Context,
+                    format!(
+                        "the kubeconfig ({paths}) has no context `{ctx}`, which environment `{}` uses and {users} would deploy through: add it, or point `KUBECONFIG` at a kubeconfig that has it",
+                        s.env,
+                        ctx = status.expected
+                    ),
+                ),
+                Err(e) => Verdict::refuse(
+                    Gate::Context,
+                    format!("{} ({paths}), needed by {users}", crate::ui::error_chain(&e)),
+                ),
+            };
         }
         if self.o.op.needs_context() {
             return Verdict::refuse(
@@ -156,6 +228,39 @@ impl<'a, W: World> RunCx<'a, W> {
                 if operator.len() == 1 { "is" } else { "are" }
             ),
         )
+    }
+
+    async fn cluster_identity(&self) -> Verdict {
+        let (s, o) = (self.s, self.o);
+        let mut talk: Vec<String> = self.facts.cluster_stacks.iter().map(|(n, _)| format!("`{n}`")).collect();
+        if o.op == Op::Apply {
+            talk.extend(
+                self.stacks
+                    .iter()
+                    .filter(|st| st.lane.is_some() && !self.facts.cluster_stacks.iter().any(|(n, _)| *n == st.name))
+                    .map(|st| format!("`{}` (lane)", st.name)),
+            );
+        }
+        if talk.is_empty() {
+            return Verdict::skip(
+                "no selected stack reaches the cluster (no kubernetes or helm provider, no lane apply)",
+            );
+        }
+        let ctx = &s.environment.kube_context;
+        let Some(expected) = s.environment.cluster_uid.as_deref() else {
+            return Verdict::skip(format!(
+                "environment `{}` declares no `cluster_uid`: only the context name `{ctx}` picks the cluster (`gf doctor` prints the line to add)",
+                s.env
+            ));
+        };
+        if !self.facts.context_ok {
+            return Verdict::skip("needs the context (`context`)");
+        }
+        let observed = context::observe_uid(&s.world, &s.kubeconfig, ctx).await;
+        match context::judge(observed, expected, &s.env, ctx) {
+            Ok(detail) => Verdict::pass(format!("{detail}, for {}", talk.join(", "))),
+            Err(why) => Verdict::refuse(Gate::ClusterIdentity, why),
+        }
     }
 
     async fn tofu(&mut self) -> Verdict {
@@ -518,11 +623,18 @@ pub fn check_plan(
         ));
     }
     for vf in &meta.var_files {
-        let path = stack_dir.join(&vf.path);
-        let now = work::file_digest(&path).unwrap_or_else(|_| "missing".into());
-        if now != vf.sha256 {
-            return Err(format!("var file `{}` changed since the plan", vf.path.display()));
+        let now = work::var_file_digest(&stack_dir.join(&vf.path)).map_err(|e| e.to_string())?;
+        if now == vf.sha256 {
+            continue;
         }
+        let shown = vf.path.display();
+        return Err(match (vf.sha256.as_str(), now.as_str()) {
+            (work::ABSENT, _) => {
+                format!("var file `{shown}` of `{stack}` exists now but did not when the plan was made")
+            }
+            (_, work::ABSENT) => format!("var file `{shown}` of `{stack}` was removed since the plan"),
+            _ => format!("var file `{shown}` of `{stack}` changed since the plan"),
+        });
     }
     Ok(())
 }
