@@ -7,6 +7,7 @@ mod cache;
 mod contract;
 mod deploy;
 mod fake_kube;
+mod inputs;
 mod lane;
 mod lifecycle;
 mod moto;
