@@ -259,6 +259,26 @@ pub fn source_findings(root: &Path, stack: &Stack) -> Vec<Finding> {
     out
 }
 
+/// The names of `stack`'s `sensitive` variables.
+pub fn sensitive_names(root: &Path, stack: &Stack) -> BTreeSet<String> {
+    read::variables(&read::stack_sources(root, &stack.dir))
+        .into_iter()
+        .filter(|v| v.sensitive)
+        .map(|v| v.name)
+        .collect()
+}
+
+/// `args` for display: the value of a `-var=name=…` whose `name` is in `sensitive` becomes
+/// `(sensitive)` (such a run is refused, but the dry run still shows its command line).
+pub fn mask_var_args(args: &[String], sensitive: &BTreeSet<String>) -> Vec<String> {
+    args.iter()
+        .map(|a| match a.strip_prefix("-var=").and_then(|kv| kv.split_once('=')) {
+            Some((name, _)) if sensitive.contains(name.trim()) => format!("-var={name}=(sensitive)"),
+            _ => a.clone(),
+        })
+        .collect()
+}
+
 /// Which cluster providers (`hashicorp/kubernetes`, `hashicorp/helm`) `stack`'s sources use.
 pub fn cluster_providers(root: &Path, stack: &Stack) -> BTreeSet<&'static str> {
     read::cluster_providers(&read::stack_sources(root, &stack.dir))

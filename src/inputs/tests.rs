@@ -241,3 +241,14 @@ fn cluster_providers_come_from_required_providers_blocks_and_resources() {
     );
     assert!(cluster_providers(r, &st).is_empty());
 }
+
+#[test]
+fn sensitive_var_values_are_masked_for_display() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = tmp.path();
+    write(r, "stacks/s/variables.tf", VARIABLES);
+    let names = sensitive_names(r, &stack(r, "s"));
+    assert_eq!(names, BTreeSet::from(["api_token".to_string()]));
+    let args = ["-var=api_token=s3cr3t".to_string(), "-var=replicas=2".into(), "-target=x".into()];
+    assert_eq!(mask_var_args(&args, &names), ["-var=api_token=(sensitive)", "-var=replicas=2", "-target=x"]);
+}

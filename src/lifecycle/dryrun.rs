@@ -183,8 +183,10 @@ fn dry_stack<W: World>(
         || (o.op == Op::Apply
             && work::read_json::<work::PlanMeta>(&work.plan_meta()).ok().flatten().is_some_and(|m| m.destroy));
     let extra = &rcx.facts.extra;
+    let sensitive = inputs::sensitive_names(root, stack);
     let render = |a: Vec<std::ffi::OsString>| {
-        std::iter::once(bin.to_string()).chain(a.iter().map(|x| x.to_string_lossy().into_owned())).collect()
+        let args: Vec<String> = a.iter().map(|x| x.to_string_lossy().into_owned()).collect();
+        std::iter::once(bin.to_string()).chain(inputs::mask_var_args(&args, &sensitive)).collect()
     };
     let cwd = argv::rel(root, &stack.dir);
     let mut commands = vec![Cmd {

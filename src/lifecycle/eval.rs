@@ -87,7 +87,9 @@ impl<'a, W: World> RunCx<'a, W> {
                     let v = if extra.args.is_empty() {
                         Verdict::pass("no extra tofu arguments")
                     } else {
-                        Verdict::pass(format!("allowed: {}", extra.args.join(" ")))
+                        let sensitive =
+                            self.stacks.iter().flat_map(|st| inputs::sensitive_names(s.root(), st)).collect();
+                        Verdict::pass(format!("allowed: {}", inputs::mask_var_args(&extra.args, &sensitive).join(" ")))
                     };
                     self.facts.extra = extra;
                     v

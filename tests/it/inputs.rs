@@ -84,7 +84,7 @@ fn assert_no_secret_in_files(repo: &Repo) {
 }
 
 fn sha256_hex(p: &Path) -> String {
-    Sha256::digest(std::fs::read(p).unwrap()).iter().map(|b| format!("{b:02x}")).collect()
+    gf::backend::hex(&Sha256::digest(std::fs::read(p).unwrap()))
 }
 
 fn instances(moto: &Moto, key: &str, resource: &str) -> usize {
@@ -206,6 +206,8 @@ fn a_required_input_without_a_source_is_refused_before_tofu_starts() {
     repo.write("stacks/svc/dev.tfvars", "replicas = 2\n");
     let r = g.clone().args(["plan", "svc", "--allow-empty-state", "--", &format!("-var=api_token={TOKEN}")]).run();
     r.code(1).stderr_has("sensitive variable `api_token` is set with `-var`").output_lacks(TOKEN);
+    let dry = g.clone().args(["plan", "svc", "--dry-run", "--json", "--", &format!("-var=api_token={TOKEN}")]).run();
+    dry.code(0).stdout_has("-var=api_token=(sensitive)").output_lacks(TOKEN);
     assert!(!repo.path().join(".gf").exists());
     assert!(moto.keys().is_empty(), "{:?}", moto.keys());
 }
@@ -216,7 +218,9 @@ fn check_refuses_a_secret_in_the_committed_var_file_auto_loaded_var_files_and_cl
     repo.write("stacks/svc/dev.tfvars", &format!("replicas = 2\napi_token = \"{TOKEN}\"\n"));
     let r = repo.gf().args(["check"]).run();
     r.code(1)
-        .stderr_has("stacks/svc/dev.tfvars:2: sets sensitive variable `api_token` (declared in `stacks/svc/variables.tf:7`)")
+        .stderr_has(
+            "stacks/svc/dev.tfvars:2: sets sensitive variable `api_token` (declared in `stacks/svc/variables.tf:7`)",
+        )
         .stderr_has("set `TF_VAR_api_token`")
         .output_lacks(TOKEN);
     let g = repo.gf().env("KUBE_CONTEXT", "honey").env("GF_TOFU", "/nonexistent/tofu");
@@ -271,7 +275,11 @@ fn a_var_file_changed_added_or_removed_after_the_plan_makes_it_stale() {
     g.clone().args(["apply", "svc"]).run().code(0).stdout_has("svc: 5 added");
     assert_eq!(instances(&moto, "svc/terraform.tfstate", "replica"), 3);
     assert!(
-        repo.read("cluster.log").contains(&format!("KUBE_CONFIG_PATH=\nKUBE_CONFIG_PATHS={}:{}\n", a.display(), b.display())),
+        repo.read("cluster.log").contains(&format!(
+            "KUBE_CONFIG_PATH=\nKUBE_CONFIG_PATHS={}:{}\n",
+            a.display(),
+            b.display()
+        )),
         "{}",
         repo.read("cluster.log")
     );
@@ -298,7 +306,11 @@ fn a_var_file_changed_added_or_removed_after_the_plan_makes_it_stale() {
         .stderr_has("var file `dev.tfvars` of `svc` exists now but did not when the plan was made");
     g.clone().args(["plan", "svc"]).run().code(0);
     repo.remove("stacks/svc/dev.tfvars");
-    g.clone().args(["apply", "svc"]).run().code(3).stderr_has("var file `dev.tfvars` of `svc` was removed since the plan");
+    g.clone()
+        .args(["apply", "svc"])
+        .run()
+        .code(3)
+        .stderr_has("var file `dev.tfvars` of `svc` was removed since the plan");
 }
 
 /// The inputs fixture's `svc` made a kubernetes-provider stack (refused before any download).
@@ -413,16 +425,13 @@ fn the_lane_checks_the_cluster_identity_before_it_writes() {
 
     fake.set_uid(OTHER_UID);
     for verb in ["drain", "restore"] {
-        g.clone()
-            .args(["lane", verb])
-            .run()
-            .code(3)
-            .stderr_has("refused (cluster-identity)")
-            .stderr_has(OTHER_UID);
+        g.clone().args(["lane", verb]).run().code(3).stderr_has("refused (cluster-identity)").stderr_has(OTHER_UID);
     }
     g.clone().args(["lane", "status"]).run().code(0);
     g.clone().args(["plan", "alpha"]).run().code(0);
-    let serial = |m: &Moto| serde_json::from_slice::<Value>(&m.get("alpha/terraform.tfstate").unwrap()).unwrap()["serial"].clone();
+    let serial = |m: &Moto| {
+        serde_json::from_slice::<Value>(&m.get("alpha/terraform.tfstate").unwrap()).unwrap()["serial"].clone()
+    };
     let before = serial(&moto);
     g.clone().args(["apply", "alpha"]).run().code(3).stderr_has("refused (cluster-identity)");
     assert_eq!(fake.patches().len(), writes, "a write reached another cluster: {:?}", fake.patches());
