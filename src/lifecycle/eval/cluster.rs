@@ -31,6 +31,26 @@ impl<W: World> RunCx<'_, W> {
         }
     }
 
+    /// The selected stacks this command makes reach the cluster: those using the kubernetes or
+    /// helm provider, and for `apply` those whose lane gf drains; each with why.
+    fn cluster_users(&self) -> Vec<String> {
+        let mut users: Vec<String> = self
+            .facts
+            .cluster_stacks
+            .iter()
+            .map(|(n, p)| format!("`{n}` ({})", p.iter().copied().collect::<Vec<_>>().join(", ")))
+            .collect();
+        if self.o.op == Op::Apply {
+            users.extend(
+                self.stacks
+                    .iter()
+                    .filter(|st| st.lane.is_some() && !self.facts.cluster_stacks.iter().any(|(n, _)| *n == st.name))
+                    .map(|st| format!("`{}` (lane)", st.name)),
+            );
+        }
+        users
+    }
+
     pub(super) fn context(&mut self) -> Verdict {
         let s = self.s;
         self.facts.cluster_stacks = self
@@ -40,24 +60,18 @@ impl<W: World> RunCx<'_, W> {
             .filter(|(_, p)| !p.is_empty())
             .collect();
         let status = ContextStatus::of(&s.environment, &s.vars);
+        let users = self.cluster_users().join(", ");
         if status.matches {
-            if !self.o.op.needs_context() || self.facts.cluster_stacks.is_empty() {
+            if !self.o.op.needs_context() || users.is_empty() {
                 self.facts.context_ok = true;
                 return Verdict::pass(format!("`KUBE_CONTEXT` is `{}`", status.expected));
             }
-            let users = self
-                .facts
-                .cluster_stacks
-                .iter()
-                .map(|(n, p)| format!("`{n}` ({})", p.iter().copied().collect::<Vec<_>>().join(", ")))
-                .collect::<Vec<_>>()
-                .join(", ");
             let paths = context::show_paths(&s.kubeconfig);
             return match context::kubeconfig_has_context(&s.kubeconfig, &status.expected) {
                 Ok(true) => {
                     self.facts.context_ok = true;
                     Verdict::pass(format!(
-                        "`KUBE_CONTEXT` is `{ctx}`, defined in the kubeconfig ({paths}); tofu gets `KUBE_CONFIG_PATH` and `KUBE_CTX={ctx}` for {users}",
+                        "`KUBE_CONTEXT` is `{ctx}`, defined in the kubeconfig ({paths}); tofu gets `KUBE_CONFIG_PATH` and `KUBE_CTX={ctx}`; reaching the cluster: {users}",
                         ctx = status.expected
                     ))
                 }
@@ -88,16 +102,8 @@ impl<W: World> RunCx<'_, W> {
     }
 
     pub(super) async fn cluster_identity(&self) -> Verdict {
-        let (s, o) = (self.s, self.o);
-        let mut talk: Vec<String> = self.facts.cluster_stacks.iter().map(|(n, _)| format!("`{n}`")).collect();
-        if o.op == Op::Apply {
-            talk.extend(
-                self.stacks
-                    .iter()
-                    .filter(|st| st.lane.is_some() && !self.facts.cluster_stacks.iter().any(|(n, _)| *n == st.name))
-                    .map(|st| format!("`{}` (lane)", st.name)),
-            );
-        }
+        let s = self.s;
+        let talk = self.cluster_users();
         if talk.is_empty() {
             return Verdict::skip(
                 "no selected stack reaches the cluster (no kubernetes or helm provider, no lane apply)",

@@ -393,6 +393,18 @@ async fn dry_and_real_runs_stop_at_the_same_gate() {
             uid: None,
         },
         Case {
+            name: "lane apply, kubeconfig without the context",
+            vars: &[],
+            op: Op::Apply,
+            stack: "alpha",
+            state: Some(1),
+            plan: Some((Some(1), false)),
+            cache_down: false,
+            want: Gate::Context,
+            files: &[("stacks/alpha/stack.json", ALPHA_WITH_LANE), ("kubeconfig", OTHER_KUBECONFIG)],
+            uid: None,
+        },
+        Case {
             name: "lane apply on another cluster",
             vars: &[],
             op: Op::Apply,
