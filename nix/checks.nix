@@ -5,6 +5,7 @@
   gfLib,
   gf,
   tofu,
+  providerCheck,
 }:
 let
   inherit (pkgs) lib;
@@ -68,14 +69,28 @@ in
   );
 
   tofu-fmt = tofuCheck "gf-tofu-fmt" "tofu fmt -check -recursive -diff ${src}/stacks";
+
+  # The flake's provider builds satisfy the stacks' constraints (nix/provider-check.nix); a
+  # mismatch fails here, naming provider, constraint and version, and nowhere else.
+  tofu-providers = pkgs.runCommand "gf-tofu-providers" { } (
+    if providerCheck.ok then
+      "touch $out"
+    else
+      ''
+        cat >&2 <<'EOF'
+        ${lib.concatMapStrings (m: "gf: ${m}\n") providerCheck.messages}EOF
+        exit 1
+      ''
+  );
 }
 // builtins.listToAttrs (
   map (stack: {
     name = "tofu-validate-${stack}";
     value = tofuCheck "gf-tofu-validate-${stack}" ''
-      cp -r ${src}/stacks/${stack} stack
-      chmod -R u+w stack
-      cd stack
+      # The whole stacks/ folder: the stack's local modules live beside it (../modules).
+      cp -r ${src}/stacks stacks
+      chmod -R u+w stacks
+      cd stacks/${stack}
       tofu init -backend=false
       tofu validate
     '';

@@ -29,7 +29,8 @@ rustPlatform.buildRustPackage {
 
   # The build sandbox has no writable Nix store (the `nix` and `cache` tests create store paths
   # and binary caches with real Nix) and no S3 server or tofu (the `lifecycle`, `deploy` and
-  # `state` tests run real tofu against moto). Those run in `.ci/run`; here: every other test,
+  # `state` tests run real tofu against moto; the `stacks` tests run `terraform test` over the
+  # stacks' value modules with a tofu on PATH). Those run in `.ci/run`; here: every other test,
   # unit and integration (the contract checks and the lane against its in-process fake API).
   # libtest's --skip matches substrings, so the unit tests of those modules are skipped here too.
   checkFlags = map (module: "--skip=${module}::") [
@@ -38,6 +39,7 @@ rustPlatform.buildRustPackage {
     "lifecycle"
     "deploy"
     "state"
+    "stacks"
   ];
 
   meta = {

@@ -5,9 +5,15 @@
   gfLib,
 }:
 let
+  providers = import ./providers.nix { root = self; };
   tofu = import ./tofu.nix {
     inherit (pkgs) opentofu;
-    inherit (gfLib) providers;
+    inherit providers;
+  };
+  # The provider builds OpenTofu's `withPlugins` picks from.
+  providerCheck = import ./provider-check.nix {
+    inherit providers;
+    available = pkgs.opentofu.plugins or pkgs.terraform-providers;
   };
   gf = pkgs.callPackage ./package.nix { inherit tofu; };
 in
@@ -39,6 +45,7 @@ in
       gfLib
       gf
       tofu
+      providerCheck
       ;
   };
 

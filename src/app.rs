@@ -68,6 +68,26 @@ fn env_name(flag: Option<&str>, vars: &Vars) -> Option<String> {
     Some(e)
 }
 
+/// The variables whose values are credentials: never printed, whatever prints them.
+const SECRET_VARS: &[&str] = &[
+    backend::ENV_ACCESS_KEY,
+    backend::ENV_SECRET_KEY,
+    "GF_ATTIC_TOKEN",
+    "TF_HTTP_PASSWORD",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+];
+
+/// Register the credentials of `vars` with the redactor.
+pub fn register_secrets(vars: &Vars) {
+    for name in SECRET_VARS {
+        if let Some(v) = vars.get(name) {
+            ui::add_secret(&v);
+        }
+    }
+}
+
 /// Run one parsed command line; returns the exit code.
 pub async fn run(cli: Cli, vars: Vars) -> u8 {
     if let Err(e) = signals::install() {
@@ -87,13 +107,14 @@ pub async fn run(cli: Cli, vars: Vars) -> u8 {
 /// An error: once on stderr; with `--json` also as a document on stdout unless the command
 /// already printed its own (the lifecycle's report carries its errors).
 fn report(err: &anyhow::Error, json: bool) {
-    ui::error(&format!("{err:#}"));
+    let text = ui::anyhow_chain(err);
+    ui::error(&text);
     if json && !ui::json_printed() {
         let gate = exit::refusal(err).map(|r| r.gate);
         let _ = ui::print_json(&serde_json::json!({
             "ok": false,
             "gate": gate,
-            "error": format!("{err:#}"),
+            "error": text,
             "exit": exit::code_for(err),
         }));
     }
@@ -102,6 +123,18 @@ fn report(err: &anyhow::Error, json: bool) {
 async fn dispatch(cli: Cli, vars: Vars) -> anyhow::Result<u8> {
     let g = Globals::new(&cli, &vars)?;
     match cli.command {
+        Command::Completions(a) => {
+            let mut buf = Vec::new();
+            clap_complete::generate(a.shell, &mut <Cli as clap::CommandFactory>::command(), "gf", &mut buf);
+            ui::out_raw(&String::from_utf8_lossy(&buf));
+            Ok(exit::OK)
+        }
+        Command::Man => {
+            let mut buf = Vec::new();
+            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(&mut buf)?;
+            ui::out_raw(&String::from_utf8_lossy(&buf));
+            Ok(exit::OK)
+        }
         Command::Stacks(a) => stacks(&g, a),
         Command::Check(a) => check_cmd(&g, &vars, a),
         Command::Backend(a) => backend_cmd(&g.session(vars)?, &a).await,
@@ -117,6 +150,7 @@ async fn dispatch(cli: Cli, vars: Vars) -> anyhow::Result<u8> {
             };
             lifecycle(&g, vars, o).await
         }
+        Command::Show(a) => show_cmd(&g.session(vars)?, &a).await,
         Command::State(a) => state_cmd(&g.session(vars)?, a).await,
         Command::Doctor(a) => crate::doctor::run(&g.session(vars)?, a.json).await,
         Command::Cache(CacheCommand::Check(a)) => cache_check(&g, &vars, a).await,
@@ -189,6 +223,19 @@ fn destroy_options(a: cli::DestroyArgs) -> lifecycle::Options {
         lock_wait: a.lock.lock_wait,
         ..run_options(a.run)
     }
+}
+
+async fn show_cmd(s: &Session, a: &cli::ShowArgs) -> anyhow::Result<u8> {
+    let plan = lifecycle::saved_plan(s, &a.stack).await?;
+    let r = crate::show::report(&plan);
+    if a.json {
+        ui::print_json(&r)?;
+    } else if a.markdown {
+        ui::out_raw(&crate::show::markdown(&r, crate::show::COMMENT_LIMIT));
+    } else {
+        ui::out_raw(&crate::show::human(&r));
+    }
+    Ok(exit::OK)
 }
 
 async fn state_cmd(s: &Session, a: cli::StateArgs) -> anyhow::Result<u8> {

@@ -42,6 +42,8 @@ pub enum Command {
     Destroy(DestroyArgs),
     /// Show a stack's outputs
     Output(OutputArgs),
+    /// The saved plan as a reviewer reads it: attribute diffs, replacements, outputs
+    Show(ShowArgs),
     /// Managed-state facts from S3 (serial, lineage, lock); `unlock`, `push-errored`
     State(StateArgs),
     /// Preflight of the environment: context, S3, tofu, cache
@@ -52,6 +54,18 @@ pub enum Command {
     /// The heavy Nix lane: shared ARC runner sets drained around the ARC apply
     #[command(subcommand)]
     Lane(LaneCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    Completions(CompletionsArgs),
+    /// Print gf's man page (roff)
+    Man,
+}
+
+/// `gf completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 impl Command {
@@ -65,9 +79,11 @@ impl Command {
             Self::Apply(a) => a.run.json,
             Self::Destroy(a) => a.run.json,
             Self::Output(a) => a.run.json,
+            Self::Show(a) => a.json,
             Self::State(a) => a.json(),
             Self::Cache(CacheCommand::Check(a)) => a.json,
             Self::Lane(LaneCommand::Status(a) | LaneCommand::Drain(a) | LaneCommand::Restore(a)) => a.json,
+            Self::Completions(_) | Self::Man => false,
         }
     }
 }
@@ -216,6 +232,19 @@ pub struct OutputArgs {
     /// Print the values of outputs tofu marks sensitive (masked as `(sensitive)` otherwise)
     #[arg(long)]
     pub show_sensitive: bool,
+}
+
+/// `gf show`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// Stack name
+    pub stack: String,
+    /// Print one JSON document on stdout
+    #[arg(long, conflicts_with = "markdown")]
+    pub json: bool,
+    /// Markdown for a pull-request comment or `$GITHUB_STEP_SUMMARY` (at most 65,536 characters)
+    #[arg(long)]
+    pub markdown: bool,
 }
 
 /// `gf state <STACK>`, or one of its actions.

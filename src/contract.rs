@@ -29,12 +29,14 @@ pub enum ContractError {
     #[error("{}", render_invalid(.0))]
     Invalid(Vec<Finding>),
     /// Stack name not in the contract.
-    #[error("unknown stack `{name}`{}", did_you_mean(.suggestion.as_deref()))]
+    #[error("unknown stack `{name}`{}; the contract defines {}", did_you_mean(.suggestion.as_deref()), list(.known))]
     UnknownStack {
         /// The name asked for.
         name: String,
         /// The closest known name, if any is close.
         suggestion: Option<String>,
+        /// The stacks of the contract.
+        known: Vec<String>,
     },
     /// Environment not in the contract.
     #[error("unknown environment `{name}`; the contract defines {}", list(.known))]
@@ -76,7 +78,7 @@ fn did_you_mean(s: Option<&str>) -> String {
 
 fn list(items: &[String]) -> String {
     if items.is_empty() {
-        return "no environments".to_string();
+        return "none".to_string();
     }
     items.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ")
 }
@@ -484,6 +486,7 @@ impl Contract {
         self.stacks.iter().find(|s| s.name == name).ok_or_else(|| ContractError::UnknownStack {
             name: name.to_string(),
             suggestion: suggest(name, self.stacks.iter().map(|s| s.name.as_str())),
+            known: self.stacks.iter().map(|s| s.name.clone()).collect(),
         })
     }
 

@@ -218,9 +218,12 @@ fn print_human(r: &Doctor) {
         vec!["s3".into(), mark(r.s3.reachable == Some(true)).into(), r.s3.detail.clone()],
         vec![
             "tofu".into(),
-            mark(r.tofu.ok()).into(),
+            if r.tofu.ok() && r.tofu.warning.is_some() { "warning" } else { mark(r.tofu.ok()) }.into(),
             match (&r.tofu.path, &r.tofu.version) {
-                (Some(p), Some(v)) if r.tofu.status == "ok" => format!("{p} {v}"),
+                (Some(p), Some(v)) if r.tofu.status == "ok" => match &r.tofu.warning {
+                    Some(w) => format!("{p} {v}: {w}"),
+                    None => format!("{p} {v}"),
+                },
                 (Some(p), Some(v)) => format!("{p} {v} ({})", r.tofu.status),
                 (Some(p), None) => format!("{p}: {}", r.tofu.status),
                 _ => r.tofu.status.clone(),

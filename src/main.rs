@@ -12,6 +12,7 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(if e.use_stderr() { gf::exit::ERROR } else { gf::exit::OK });
         }
     };
+    gf::app::register_secrets(&vars);
     gf::ui::init(&vars);
     gf::ui::init_tracing(&vars);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

@@ -288,6 +288,9 @@ pub struct Report {
     pub version: Option<String>,
     /// `ok`, or what is wrong.
     pub status: String,
+    /// What is usable but not as it should be (Terraform instead of OpenTofu).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
 }
 
 impl Report {
@@ -300,18 +303,21 @@ impl Report {
 /// Locate and ask the binary for its version, reporting instead of failing.
 pub async fn report(lookup: impl Fn(&str) -> Option<String>) -> Report {
     match locate(lookup) {
-        Err(e) => Report { path: None, source: None, version: None, status: format!("not found: {e}") },
+        Err(e) => Report { path: None, source: None, version: None, status: format!("not found: {e}"), warning: None },
         Ok(loc) => {
             let path = Some(loc.path.display().to_string());
             let source = Some(loc.source);
             match version_of(&loc.path).await {
                 Ok(v) if at_least(&v, MIN_VERSION) => {
-                    let status =
-                        if loc.source == Source::PathTerraform { "ok (Terraform, not OpenTofu)" } else { "ok" };
-                    Report { path, source, version: Some(v), status: status.into() }
+                    let warning = (loc.source == Source::PathTerraform).then(|| {
+                        "Terraform, not OpenTofu: set `GF_TOFU` or use `nix develop` for the pinned tofu".to_string()
+                    });
+                    Report { path, source, version: Some(v), status: "ok".into(), warning }
                 }
-                Ok(v) => Report { path, source, version: Some(v), status: "too old: gf needs >= 1.10".into() },
-                Err(e) => Report { path, source, version: None, status: format!("unusable: {e}") },
+                Ok(v) => {
+                    Report { path, source, version: Some(v), status: "too old: gf needs >= 1.10".into(), warning: None }
+                }
+                Err(e) => Report { path, source, version: None, status: format!("unusable: {e}"), warning: None },
             }
         }
     }

@@ -12,15 +12,58 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Colour on stderr (set once by [`init`]).
 static COLOR: AtomicBool = AtomicBool::new(false);
+/// Colour on stdout (set once by [`init`]).
+static STDOUT_COLOR: AtomicBool = AtomicBool::new(false);
 static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
 static STDERR_CLOSED: AtomicBool = AtomicBool::new(false);
 static JSON_PRINTED: AtomicBool = AtomicBool::new(false);
+/// Values no line gf prints may carry (longest first).
+static SECRETS: std::sync::RwLock<Vec<String>> = std::sync::RwLock::new(Vec::new());
+
+/// What a redacted value is replaced with.
+pub const REDACTED: &str = "[redacted]";
+
+/// Never print `value`: every later line (gf's own, tofu's, the log's) has it replaced by
+/// [`REDACTED`]. Values shorter than 4 characters are not registered (they would mangle ordinary
+/// text); no credential is that short.
+pub fn add_secret(value: &str) {
+    let value = value.trim();
+    if value.chars().count() < 4 {
+        return;
+    }
+    if let Ok(mut s) = SECRETS.write()
+        && !s.iter().any(|x| x == value)
+    {
+        s.push(value.to_string());
+        s.sort_by_key(|x| std::cmp::Reverse(x.len()));
+    }
+}
+
+/// `text` with every registered secret replaced by [`REDACTED`].
+pub fn redact(text: &str) -> std::borrow::Cow<'_, str> {
+    let Ok(secrets) = SECRETS.read() else { return text.into() };
+    if !secrets.iter().any(|s| text.contains(s.as_str())) {
+        return text.into();
+    }
+    let mut out = text.to_string();
+    for s in secrets.iter() {
+        out = out.replace(s.as_str(), REDACTED);
+    }
+    out.into()
+}
 
 /// Decide colour once: stderr is a terminal and `NO_COLOR` is unset or empty (no-color.org: only a
 /// non-empty value turns colour off).
 pub fn init(vars: &crate::session::Vars) {
     let no_color = vars.raw("NO_COLOR").is_some_and(|v| !v.is_empty());
     COLOR.store(stderr_is_tty() && !no_color, Ordering::SeqCst);
+    STDOUT_COLOR.store(stdout_is_tty() && !no_color, Ordering::SeqCst);
+}
+
+/// Whether what gf prints (tofu's lines included) may carry colour: both streams are terminals
+/// and `NO_COLOR` allows it. tofu gets `-no-color` otherwise.
+pub fn output_color() -> bool {
+    COLOR.load(Ordering::SeqCst) && STDOUT_COLOR.load(Ordering::SeqCst)
 }
 
 /// Whether stderr is a terminal (colour and progress bars only then).
@@ -42,7 +85,7 @@ fn write_to(closed: &AtomicBool, w: &mut dyn std::io::Write, text: &str) {
     if closed.load(Ordering::Relaxed) {
         return;
     }
-    if w.write_all(text.as_bytes()).and_then(|()| w.flush()).is_err() {
+    if w.write_all(redact(text).as_bytes()).and_then(|()| w.flush()).is_err() {
         // EPIPE (the reader went away) or EIO (the terminal closed): stop printing, keep working.
         closed.store(true, Ordering::Relaxed);
     }
@@ -99,6 +142,19 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     parts.join(": ")
 }
 
+/// An `anyhow` error and its context/causes on one line, each message once (a thiserror message
+/// that already formats its source would otherwise print it twice).
+pub fn anyhow_chain(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let msg = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&msg)) {
+            parts.push(msg);
+        }
+    }
+    parts.join(": ")
+}
+
 /// `error: …` on stderr.
 pub fn error(msg: &str) {
     err(&format!("{}: {msg}", paint("error", "1;31")));
@@ -129,17 +185,34 @@ pub fn json_printed() -> bool {
 /// Install the tracing subscriber: the `GF_LOG` filter of `vars` (default `warn`, kube-rs silent), stderr, no ANSI
 /// off a terminal.
 pub fn init_tracing(vars: &crate::session::Vars) {
-    let filter = vars
-        .get("GF_LOG")
-        .and_then(|f| tracing_subscriber::EnvFilter::try_new(f).ok())
-        // kube-rs logs every failed request at ERROR before returning it; gf reports it once itself.
-        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("warn,kube_client=off"));
+    // kube-rs logs every failed request at ERROR before returning it; gf reports it once itself.
+    let wanted = vars.get("GF_LOG").unwrap_or_else(|| "warn,kube_client=off".to_string());
+    // Whatever the filter, the SDK's signing and credential code stays silent: it formats the keys.
+    let filter = tracing_subscriber::EnvFilter::try_new(format!("{wanted},{QUIET}"))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("warn,kube_client=off,{QUIET}")));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| LogWriter)
         .with_ansi(stderr_is_tty())
         .without_time()
         .try_init();
+}
+
+/// Log targets that format credentials, off under any `GF_LOG`.
+const QUIET: &str = "aws_sigv4=off,aws_credential_types=off,aws_smithy_runtime::client::http=off";
+
+/// The log's writer: through the redactor, and a closed stderr never panics.
+struct LogWriter;
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        err_raw(&String::from_utf8_lossy(buf));
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Render rows as an aligned text table with a header.

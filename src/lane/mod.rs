@@ -107,7 +107,8 @@ pub struct LaneOptions {
     pub progress: bool,
     /// No notes on stderr.
     pub quiet: bool,
-    /// A listed set may be missing (first install: the apply creates it).
+    /// A set of the drain list that does not exist is skipped instead of refused: true only for
+    /// the apply of a plan made against an absent state (a first install creates the sets).
     pub allow_missing: bool,
 }
 
@@ -338,7 +339,12 @@ async fn guarded_drain<C: Cluster>(
         Ok(ok) => return Ok(ok),
         Err(e) => e,
     };
-    let restored = if wrote.load(std::sync::atomic::Ordering::SeqCst) {
+    let wrote_any = wrote.load(std::sync::atomic::Ordering::SeqCst);
+    if let (Some(LaneError::Refused(r)), false) = (&err, wrote_any) {
+        // Refused before the first write (a set that does not exist): nothing to put back.
+        return Err(anyhow::Error::new(r.clone()));
+    }
+    let restored = if wrote_any {
         match drain::restore(c, lane).await {
             Ok(_) => "the recorded caps were put back".to_string(),
             Err(r) => format!("restoring failed too ({}): run `gf lane restore`", ui::error_chain(&r)),
@@ -363,7 +369,8 @@ async fn guarded_drain<C: Cluster>(
 /// Drain the stack's lane, run `apply`, and restore — also when `apply` fails or on a signal.
 /// Nothing is drained when the cluster is not the environment's `cluster_uid`.
 /// Returns `apply`'s result (or the drain/restore error). A stack without a lane just runs `apply`.
-/// `first_install`: the plan was made against an absent state, so the sets may not exist yet.
+/// `first_install`: the plan being applied was made against an absent state (its metadata's
+/// `state.exists` is false), so drain sets that do not exist yet are skipped, not refused.
 pub async fn with_drained<W: World, T, Fut>(
     s: &Session<W>,
     stack: &Stack,
@@ -472,8 +479,9 @@ fn steps_for(lane: &Lane) -> Vec<String> {
     let sets = lane.drain.scale_sets.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ");
     vec![
         format!(
-            "lane `{}`: refuse if gf runs in a pod of a set it drains; record minRunners/maxRunners of \
-             AutoscalingRunnerSets {sets} in namespace `{}` in `{}` and patch them to 0/0",
+            "lane `{}`: refuse if gf runs in a pod of a set it drains, or if one of AutoscalingRunnerSets {sets} \
+             does not exist in namespace `{}` (unless the plan was made against an absent state); record their \
+             minRunners/maxRunners in `{}` and patch them to 0/0",
             lane.name,
             lane.drain.namespace,
             arc::DRAINED_FROM

@@ -152,9 +152,11 @@ impl ExtraArgs {
     }
 }
 
-/// Everything a tofu command line is made of.
+/// Everything a tofu command line is made of besides the command and the extra arguments.
 #[derive(Debug, Clone)]
 pub struct Paths {
+    /// gf's output is not a terminal (or `NO_COLOR`): tofu gets `-no-color`.
+    pub no_color: bool,
     /// The rendered backend file.
     pub backend_file: PathBuf,
     /// The saved plan (final name).
@@ -174,6 +176,9 @@ pub fn init(paths: &Paths, op: Op, extra: &ExtraArgs) -> Vec<OsString> {
         "-input=false".into(),
         os(format!("-backend-config={}", paths.backend_file.display())),
     ];
+    if paths.no_color {
+        a.push("-no-color".into());
+    }
     if op == Op::Init {
         a.extend(extra.args.iter().map(Into::into));
     }
@@ -212,6 +217,7 @@ pub fn main(op: Op, paths: &Paths, extra: &ExtraArgs, destroy_plan: bool) -> Opt
             a
         }
         Op::Output => vec!["output".into(), "-json".into()],
+        Op::Show => vec!["show".into(), "-json".into(), paths.plan_file.clone().into_os_string()],
     })
 }
 
@@ -287,6 +293,7 @@ mod tests {
     #[test]
     fn argv_is_built_once_for_every_command() {
         let p = Paths {
+            no_color: false,
             backend_file: "/r/.gf/dev/a/a.dev.s3.tfbackend".into(),
             plan_file: "/r/.gf/dev/a/plan.tfplan".into(),
             plan_out: "/r/.gf/dev/a/plan.tfplan.new-1".into(),
@@ -317,5 +324,8 @@ mod tests {
         assert_eq!(main(Op::Output, &p, &e, false).unwrap(), ["output", "-json"]);
         assert_eq!(init(&p, Op::Plan, &e)[3], "-backend-config=/r/.gf/dev/a/a.dev.s3.tfbackend");
         assert_eq!(init(&p, Op::Plan, &e).len(), 4, "extra args go to init only for `gf init`");
+        let piped = Paths { no_color: true, ..p };
+        assert_eq!(init(&piped, Op::Plan, &e)[4], "-no-color");
+        assert_eq!(main(Op::Output, &piped, &e, false).unwrap(), ["output", "-json"], "gf renders outputs itself");
     }
 }

@@ -173,6 +173,7 @@ fn dry_stack<W: World>(
         .cloned()
         .unwrap_or_else(|| inputs::resolve(root, stack, &s.env, &s.vars, &rcx.facts.extra.cli_inputs()));
     let paths = Paths {
+        no_color: !crate::ui::output_color(),
         backend_file: work.backend_file(&file_name),
         plan_file: work.plan_file(),
         plan_out: work::unique_sibling(&work.plan_file()),

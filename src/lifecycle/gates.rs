@@ -141,7 +141,8 @@ impl Gate {
             Self::ClusterIdentity => op.needs_context(),
             Self::LocalLock => mutating,
             Self::ErroredState => matches!(op, Op::Plan | Op::Apply | Op::Destroy),
-            Self::NoPlan | Self::StalePlan => op == Op::Apply,
+            Self::NoPlan => matches!(op, Op::Apply | Op::Show),
+            Self::StalePlan => op == Op::Apply,
             Self::Cache => matches!(op, Op::Plan | Op::Apply) && stack.is_none_or(|s| s.requires_cache),
             // For apply it depends on the saved plan (a destroy plan): decided by the verdict.
             Self::DestroyConfirmation => matches!(op, Op::Destroy | Op::Apply),

@@ -52,6 +52,8 @@ pub enum Op {
     Destroy,
     /// `tofu output`.
     Output,
+    /// `tofu show -json` of the saved plan (`gf show`).
+    Show,
 }
 
 impl Op {
@@ -63,6 +65,7 @@ impl Op {
             Self::Apply => "apply",
             Self::Destroy => "destroy",
             Self::Output => "output",
+            Self::Show => "show",
         }
     }
 
@@ -73,7 +76,7 @@ impl Op {
 
     /// Whether `KUBE_CONTEXT` must match (SPEC: init, plan, apply, destroy).
     pub fn needs_context(self) -> bool {
-        !matches!(self, Self::Output)
+        !matches!(self, Self::Output | Self::Show)
     }
 }
 
@@ -198,6 +201,8 @@ pub fn child_env(
         "TF_DATA_DIR",
         "TF_WORKSPACE",
         "TF_CLI_ARGS",
+        // tofu's log file would hold the request headers, credentials included.
+        "TF_LOG_PATH",
     ];
     let mut env: Vec<(OsString, OsString)> = vars
         .iter()
@@ -295,6 +300,11 @@ pub async fn run<W: World>(s: &Session<W>, o: &Options) -> anyhow::Result<u8> {
     }
     if o.dry_run {
         return dryrun::run(s, o, &stacks).await;
+    }
+    if s.vars.get("TF_LOG_PATH").is_some() {
+        ui::warn(
+            "`TF_LOG_PATH` is set: gf does not pass it to tofu (the log would hold the S3 credentials); `TF_LOG` goes to gf's output, redacted",
+        );
     }
     for k in s.vars.names_with_prefix("TF_HTTP_") {
         ui::warn(&format!(
@@ -445,8 +455,52 @@ fn record(
     }
 }
 
+/// The saved plan of `stack` as tofu's JSON (`tofu show -json`), with its metadata and, when it
+/// would no longer apply, why (the `stale-plan` rules): what `gf show` renders. Runs the run
+/// gates, `no-plan` and `state-key`; initializes the data folder when needed.
+pub async fn saved_plan<W: World>(s: &Session<W>, stack: &str) -> anyhow::Result<SavedPlan> {
+    let st = s.contract.stack(stack)?;
+    let o = Options { op: Op::Show, stacks: vec![st.name.clone()], jobs: 1, ..Options::default() };
+    let selection = [st];
+    let mut rcx = RunCx::new(s, &o, &selection, Mode::Real);
+    if let Some(r) = rcx.run_gates().await.iter().find_map(gates::Decision::refusal) {
+        return Err(r.into());
+    }
+    let mut out = Out::new(&st.name, false, true, false);
+    let (meta, facts, work) = {
+        let mut cx = eval::StackCx::new(&rcx, st, &mut out);
+        if let Some(r) = cx.stack_gates().await.iter().find_map(gates::Decision::refusal) {
+            return Err(r.into());
+        }
+        (cx.meta.take(), cx.facts.take(), cx.work.clone())
+    };
+    let Some(meta) = meta else {
+        return Err(LifecycleError::Internal("no plan metadata after `no-plan`".into()).into());
+    };
+    let stale = match (&facts, &rcx.facts.settings, &rcx.facts.tofu) {
+        (Some(f), Some(settings), Some(tofu)) => {
+            let backend = crate::backend::Backend::new(st, &s.env, settings.location.clone())?;
+            eval::check_plan(&meta, f, &backend, &s.env, tofu, &work, &st.dir).err()
+        }
+        _ => None,
+    };
+    let json = stack::show_plan(&rcx, st, work, &mut out).await?;
+    Ok(SavedPlan { meta, stale, json })
+}
+
+/// A saved plan as `gf show` needs it.
+#[derive(Debug)]
+pub struct SavedPlan {
+    /// Its metadata.
+    pub meta: work::PlanMeta,
+    /// Why `apply` would refuse it now (`stale-plan`), if it would.
+    pub stale: Option<String>,
+    /// `tofu show -json` of it.
+    pub json: serde_json::Value,
+}
+
 fn print_summary(op: Op, reports: &[StackReport]) {
-    if op == Op::Output {
+    if matches!(op, Op::Output | Op::Show) {
         return;
     }
     for r in reports {
@@ -474,7 +528,7 @@ fn print_summary(op: Op, reports: &[StackReport]) {
                 }
             }
             (_, Op::Apply | Op::Destroy) => r.changes.unwrap_or_default().describe(true),
-            (_, Op::Output) => continue,
+            (_, Op::Output | Op::Show) => continue,
         };
         crate::outln!("{}: {text}", r.stack);
     }

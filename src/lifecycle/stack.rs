@@ -63,6 +63,23 @@ pub(super) async fn push_state<W: World>(
     Ok(())
 }
 
+/// `tofu show -json` of the saved plan, after initializing (the local lock is taken when init is
+/// needed): the plan as tofu's JSON, for `gf show`.
+pub(super) async fn show_plan<W: World>(
+    rcx: &RunCx<'_, W>,
+    stack: &Stack,
+    work: Work,
+    out: &mut Out,
+) -> anyhow::Result<serde_json::Value> {
+    let mut steps = Steps::new(rcx, stack, work, out)?;
+    let _lock = if steps.initialized() { None } else { Some(steps.lock()?) };
+    steps.init().await?;
+    let a = argv::main(Op::Show, &steps.paths, &rcx.facts.extra, false).unwrap_or_default();
+    let bytes = steps.capture(a).await?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| LifecycleError::OutputJson { stack: stack.name.clone(), reason: e.to_string() }.into())
+}
+
 /// What the tofu commands of one stack need.
 struct Steps<'r, 'a, W: World> {
     rcx: &'r RunCx<'a, W>,
@@ -97,6 +114,7 @@ impl<'r, 'a, W: World> Steps<'r, 'a, W> {
             Vec::new()
         };
         let paths = Paths {
+            no_color: !crate::ui::output_color(),
             backend_file: work.backend_file(&backend.file_name()),
             plan_file: work.plan_file(),
             plan_out: work::unique_sibling(&work.plan_file()),
@@ -149,7 +167,7 @@ impl<'r, 'a, W: World> Steps<'r, 'a, W> {
             return Ok(());
         };
         match o.op {
-            Op::Init => Ok(()),
+            Op::Init | Op::Show => Ok(()),
             Op::Plan => self.plan(a, report).await,
             Op::Apply => self.apply(a, meta, report).await,
             Op::Destroy => self.destroy(a, report).await,
@@ -269,18 +287,7 @@ impl<'r, 'a, W: World> Steps<'r, 'a, W> {
     /// `tofu output -json`, with sensitive values masked unless `--show-sensitive`: as JSON
     /// (`"value": null, "sensitive": true`) or as `name = value` lines (`(sensitive)`).
     async fn output(&mut self, a: Vec<OsString>, report: &mut StackReport) -> anyhow::Result<()> {
-        let inv = Invocation { args: a, cwd: self.stack.dir.clone(), env: self.env.clone() };
-        let mut text = Vec::new();
-        let out = &mut *self.out;
-        self.tofu
-            .run(inv, |st, l| match st {
-                Stream::Stdout => {
-                    text.extend_from_slice(l);
-                    text.push(b'\n');
-                }
-                Stream::Stderr => out.line(&String::from_utf8_lossy(l)),
-            })
-            .await?;
+        let text = self.capture(a).await?;
         let v: serde_json::Value = serde_json::from_slice(&text)
             .map_err(|e| LifecycleError::OutputJson { stack: self.stack.name.clone(), reason: e.to_string() })?;
         let shown = render::mask_outputs(v, self.rcx.o.show_sensitive);
@@ -292,6 +299,23 @@ impl<'r, 'a, W: World> Steps<'r, 'a, W> {
             }
         }
         Ok(())
+    }
+
+    /// Run tofu and keep its stdout (bytes); its stderr goes to `out`.
+    async fn capture(&mut self, args: Vec<OsString>) -> Result<Vec<u8>, LifecycleError> {
+        let inv = Invocation { args, cwd: self.stack.dir.clone(), env: self.env.clone() };
+        let mut text = Vec::new();
+        let out = &mut *self.out;
+        self.tofu
+            .run(inv, |st, l| match st {
+                Stream::Stdout => {
+                    text.extend_from_slice(l);
+                    text.push(b'\n');
+                }
+                Stream::Stderr => out.stderr(&String::from_utf8_lossy(l)),
+            })
+            .await?;
+        Ok(text)
     }
 
     /// Run tofu with its output rendered into `out`; a failure carries tofu's error diagnostics.

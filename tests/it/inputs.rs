@@ -405,8 +405,15 @@ fn the_cluster_identity_gate_refuses_another_cluster_behind_the_same_context_nam
 fn lane_setup(uid: &str) -> (Repo, FakeKube, Moto) {
     let repo = Repo::from_fixture("lifecycle");
     repo.edit_json("stacks/alpha/stack.json", |v| {
+        v["namespaces"] = json!(["alpha", NS]);
         v["lane"] = json!({ "name": "heavy-nix", "drain": { "namespace": NS, "scale_sets": ["gf-nix"] } });
     });
+    let set = |name: &str, role: &str| {
+        json!({ "name": name, "role": role, "purpose": "test", "container_mode": "none",
+                "min_runners": 0, "max_runners": 2, "cpu": "1", "memory": "1Gi" })
+    };
+    let sets = json!([set("gf-nix", "shared"), set("gf-heavy", "lane")]);
+    repo.write("stacks/alpha/scale-sets.json", &serde_json::to_string_pretty(&sets).unwrap());
     with_uid(&repo, uid);
     let fake = FakeKube::start();
     fake.add_set("gf-nix", Some(1), Some(10));

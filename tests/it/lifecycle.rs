@@ -33,11 +33,11 @@ pub fn tofu() -> String {
 }
 
 /// gf against `repo` and `moto`, with the right context and the sentinel credentials.
-fn gf_for(repo: &Repo, moto: &Moto) -> Gf {
+pub fn gf_for(repo: &Repo, moto: &Moto) -> Gf {
     repo.gf().env("KUBE_CONTEXT", "honey").env("GF_TOFU", tofu()).envs(moto.env(ACCESS, SECRET))
 }
 
-fn json_file(repo: &Repo, rel: &str) -> Value {
+pub fn json_file(repo: &Repo, rel: &str) -> Value {
     serde_json::from_str(&repo.read(rel)).unwrap()
 }
 
@@ -55,7 +55,7 @@ fn files(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-fn assert_no_secret_in_files(dir: &Path) {
+pub fn assert_no_secret_in_files(dir: &Path) {
     let all = files(dir);
     assert!(all.iter().any(|p| p.to_string_lossy().contains("/.gf/")), "expected gf's working files");
     for p in all {
@@ -66,29 +66,27 @@ fn assert_no_secret_in_files(dir: &Path) {
     }
 }
 
-/// Run `cmd` to completion while scanning every process's argv for the sentinels; returns the
-/// outcome and whether a tofu `apply` process was seen during the scan.
+/// Run `cmd` to completion while scanning the argv (and tofu's environment) of every process in
+/// gf's own process tree for the sentinels; returns the outcome and whether a tofu `apply` process
+/// was seen during the scan. Processes outside the tree (another test's terraform) are not ours.
 fn run_scanning_argv(g: &Gf) -> (crate::harness::Run, bool) {
     let mut child = g.command().stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let mut saw_apply = false;
     loop {
-        for e in std::fs::read_dir("/proc").unwrap().flatten() {
-            let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) else { continue };
+        for pid in std::iter::once(child.id()).chain(crate::harness::descendants(child.id())) {
+            let args = crate::harness::cmdline(pid);
             for s in [ACCESS, SECRET, HTTP_SECRET] {
                 assert!(
-                    !cmdline.windows(s.len()).any(|w| w == s.as_bytes()),
-                    "sentinel in argv of pid {}: {}",
-                    e.file_name().to_string_lossy(),
-                    String::from_utf8_lossy(&cmdline)
+                    !args.iter().any(|a| a.windows(s.len()).any(|w| w == s.as_bytes())),
+                    "sentinel in argv of pid {pid}: {args:?}"
                 );
             }
-            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
             if args.first().is_some_and(|a| a.ends_with(b"terraform") || a.ends_with(b"tofu"))
-                && args.iter().any(|a| *a == b"apply")
+                && args.iter().any(|a| a == b"apply")
             {
                 saw_apply = true;
                 // Its environment holds the credentials only as AWS_*; no TF_HTTP_*, no gf variables.
-                if let Ok(env) = std::fs::read(e.path().join("environ")) {
+                if let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) {
                     let vars: Vec<String> =
                         env.split(|b| *b == 0).map(|v| String::from_utf8_lossy(v).into_owned()).collect();
                     assert!(vars.contains(&format!("AWS_SECRET_ACCESS_KEY={SECRET}")), "{vars:?}");
@@ -490,7 +488,7 @@ fn ctrl_c_is_forwarded_to_tofu_which_releases_its_lock() {
 }
 
 /// Run `g` on a pseudo-terminal (util-linux `script`), typing `input`.
-fn run_on_a_terminal(g: &Gf, input: &str) -> crate::harness::Run {
+pub fn run_on_a_terminal(g: &Gf, input: &str) -> crate::harness::Run {
     let cmd = g.command();
     let quote = |s: &std::ffi::OsStr| format!("'{}'", s.to_string_lossy().replace('\'', "'\\''"));
     let line: Vec<String> = std::iter::once(quote(cmd.get_program())).chain(cmd.get_args().map(quote)).collect();

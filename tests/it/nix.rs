@@ -469,6 +469,7 @@ fn flake_input_less_outputs_evaluate_through_nix_flakes() {
                 "gf",
                 "gf-check",
                 "tofu-fmt",
+                "tofu-providers",
                 "tofu-validate-arc-runners",
                 "tofu-validate-attic",
                 "tofu-validate-gitlab-runners",
@@ -492,90 +493,209 @@ fn flake_input_less_outputs_evaluate_through_nix_flakes() {
     assert_eq!(top["formatter"], json!(["aarch64-darwin", "aarch64-linux", "x86_64-darwin", "x86_64-linux"]));
 }
 
-/// `required_providers` of every stack's `*.tf`, read with an HCL parser: source -> version.
+/// The provider set as gf reads it (hcl-edit, src/providers.rs): source -> constraint.
 fn declared_providers(root: &Path) -> BTreeMap<String, String> {
-    use hcl_edit::expr::{Expression, ObjectKey};
-    let mut out = BTreeMap::new();
-    for stack in std::fs::read_dir(root.join("stacks")).unwrap() {
-        let stack = stack.unwrap().path();
-        if !stack.join("stack.json").is_file() {
-            continue;
-        }
-        for f in std::fs::read_dir(&stack).unwrap() {
-            let f = f.unwrap().path();
-            if f.extension().is_none_or(|e| e != "tf") {
-                continue;
-            }
-            let body = hcl_edit::parser::parse_body(&std::fs::read_to_string(&f).unwrap()).unwrap();
-            for tf in body.get_blocks("terraform") {
-                for rp in tf.body.get_blocks("required_providers") {
-                    for attr in rp.body.attributes() {
-                        let Expression::Object(obj) = &attr.value else { panic!("{}: not an object", f.display()) };
-                        let field = |name: &str| {
-                            obj.iter()
-                                .find(|(k, _)| matches!(k, ObjectKey::Ident(i) if i.as_str() == name))
-                                .and_then(|(_, v)| match v.expr() {
-                                    Expression::String(s) => Some(s.value().clone()),
-                                    _ => None,
-                                })
-                                .unwrap()
-                        };
-                        let (source, version) = (field("source"), field("version"));
-                        let prev = out.insert(source.clone(), version.clone());
-                        assert!(prev.is_none_or(|p| p == version), "{source}: two versions");
-                    }
-                }
-            }
-        }
-    }
-    out
+    let (set, findings) = gf::providers::provider_set(root);
+    assert!(findings.is_empty(), "{findings:?}");
+    set
+}
+
+/// `nix/providers.nix` of `root`: { set, problems, count }.
+fn nix_providers(root: &Path) -> Value {
+    eval_ok(&format!("import {} {{ root = {}; }}", nix_file("nix/providers.nix"), root.display()), &[])
 }
 
 #[test]
-fn the_flake_tofu_carries_exactly_the_providers_the_stacks_declare() {
+fn nix_and_gf_read_the_same_provider_set_from_the_stacks() {
     let declared = declared_providers(&repo_root());
     assert_eq!(
         declared,
         BTreeMap::from([
-            ("hashicorp/helm".to_string(), "3.0.2".to_string()),
-            ("hashicorp/kubernetes".to_string(), "2.38.0".to_string()),
-            ("hashicorp/random".to_string(), "3.7.2".to_string()),
+            ("hashicorp/helm".to_string(), "~> 3.0".to_string()),
+            ("hashicorp/kubernetes".to_string(), "~> 2.38".to_string()),
+            ("hashicorp/random".to_string(), "~> 3.7".to_string()),
         ])
     );
-    let nix = eval_ok(&format!("import {} {{}}", nix_file("nix/providers.nix")), &[]);
-    assert_eq!(nix, serde_json::to_value(&declared).unwrap(), "nix/providers.nix reads the stacks as HCL does");
+    let nix = nix_providers(&repo_root());
+    assert_eq!(
+        nix["set"],
+        serde_json::to_value(&declared).unwrap(),
+        "nix/providers.nix reads the stacks as hcl-edit does"
+    );
+    assert_eq!(nix["problems"], json!([]));
+}
 
-    // nix/tofu.nix against a stand-in for nixpkgs' provider set (nixpkgs itself cannot be fetched
-    // here): it picks exactly the declared providers, by nixpkgs attribute name.
-    let tofu = |versions: &str| {
-        eval(
-            &format!(
-                "let p = {{ {versions} hashicorp_aws = {{ version = \"6.0.0\"; }}; }}; \
-                 opentofu = {{ withPlugins = f: map (x: x.name) (f p); }}; \
-                 in import {} {{ inherit opentofu; providers = import {} {{}}; }}",
-                nix_file("nix/tofu.nix"),
-                nix_file("nix/providers.nix")
-            ),
-            &[],
-        )
+/// A repository whose stacks hide providers in every way a regex gets wrong: commented out
+/// (`#`, `//`, `/* */`), inside a heredoc (with an unbalanced quote), behind a `#` in a string,
+/// in `.terraform/`, `version` before `source`, and one provider that only a local module declares.
+fn tricky_providers_repo() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let w = |rel: &str, text: &str| {
+        let p = dir.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
     };
-    let nixpkgs_like = "hashicorp_helm = { name = \"helm\"; version = \"3.0.2\"; }; \
-                        hashicorp_kubernetes = { name = \"kubernetes\"; version = \"2.38.0\"; }; \
-                        hashicorp_random = { name = \"random\"; version = \"3.7.2\"; };";
-    assert_eq!(tofu(nixpkgs_like).unwrap(), json!(["helm", "kubernetes", "random"]));
-    let err = tofu(&nixpkgs_like.replace("3.7.2", "3.8.0")).unwrap_err();
-    assert!(err.contains("pin `hashicorp/random` at 3.7.2 but the pinned nixpkgs carries 3.8.0"), "{err}");
-    let err = tofu(&nixpkgs_like.replace("hashicorp_helm", "hashicorp_helmx")).unwrap_err();
-    assert!(err.contains("nixpkgs has no provider `hashicorp_helm`"), "{err}");
+    w(
+        "stacks/a/versions.tf",
+        r#"terraform {
+  backend "s3" {}
+  required_providers {
+    # civo = { source = "civo/civo", version = "~> 1.0" }
+    // aws = { source = "hashicorp/aws", version = "~> 6.0" }
+    helm = {
+      version = "~> 3.0" # a trailing comment with source = "x/y"
+      source  = "hashicorp/helm"
+    }
+  }
+}
 
-    // A stack pinning another version of a provider another stack pins is refused.
-    let repo = Repo::from_fixture("contract");
-    let tf = repo.read("stacks/attic/versions.tf");
-    assert!(tf.contains("2.38.0"), "{tf}");
-    repo.write("stacks/attic/versions.tf", &tf.replace("2.38.0", "2.37.0"));
-    let err = eval(&format!("import {} {{ root = {}; }}", nix_file("nix/providers.nix"), repo.path().display()), &[])
-        .unwrap_err();
-    assert!(err.contains("pin `hashicorp/kubernetes` at both"), "{err}");
+/*
+terraform {
+  required_providers {
+    google = { source = "hashicorp/google", version = "~> 7.0" }
+  }
+}
+*/
+
+locals {
+  url = "http://example.com/#fragment"
+  doc = <<-EOT
+    a quote " that never closes, and
+    required_providers {
+      fake = { source = "evil/fake", version = "~> 9.9" }
+    }
+  EOT
+}
+
+module "values" {
+  source = "../modules/m"
+}
+"#,
+    );
+    w(
+        "stacks/modules/m/main.tf",
+        "terraform {\n  required_providers {\n    random = { source = \"hashicorp/random\", version = \"~> 3.7\" }\n  }\n}\n",
+    );
+    w(
+        "stacks/a/.terraform/modules/old/main.tf",
+        "terraform {\n  required_providers {\n    null = { source = \"hashicorp/null\", version = \"~> 3.0\" }\n  }\n}\n",
+    );
+    dir
+}
+
+#[test]
+fn nix_and_gf_agree_on_comments_heredocs_and_module_only_providers() {
+    let repo = tricky_providers_repo();
+    let want = BTreeMap::from([
+        ("hashicorp/helm".to_string(), "~> 3.0".to_string()),
+        ("hashicorp/random".to_string(), "~> 3.7".to_string()),
+    ]);
+    assert_eq!(declared_providers(repo.path()), want, "gf's reading");
+    let nix = nix_providers(repo.path());
+    assert_eq!(nix["set"], serde_json::to_value(&want).unwrap(), "Nix's reading: {nix}");
+    assert_eq!(nix["problems"], json!([]));
+
+    // One source with two constraints: both readings report it.
+    let p = repo.path().join("stacks/modules/m/main.tf");
+    let text = std::fs::read_to_string(&p).unwrap().replace("\"hashicorp/random\"", "\"hashicorp/helm\"");
+    std::fs::write(&p, text.replace("~> 3.7", "~> 2.17")).unwrap();
+    let (_, findings) = gf::providers::provider_set(repo.path());
+    assert!(findings.iter().any(|f| f.code == "provider-conflict"), "{findings:?}");
+    let nix = nix_providers(repo.path());
+    let problems = nix["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 1, "{nix}");
+    let problem = problems[0].as_str().unwrap();
+    assert!(problem.contains("`hashicorp/helm` is constrained to `~> 2.17` here but to `~> 3.0`"), "{nix}");
+}
+
+/// `nix/constraints.nix`'s `satisfies version constraint`.
+fn satisfies(version: &str, constraint: &str) -> bool {
+    let expr = format!(
+        "(import {}).satisfies {} {}",
+        nix_file("nix/constraints.nix"),
+        gf::nix::nix_string(version),
+        gf::nix::nix_string(constraint)
+    );
+    eval_ok(&expr, &[]).as_bool().unwrap()
+}
+
+#[test]
+fn constraints_hold_as_opentofu_defines_them() {
+    for (v, c, want) in [
+        ("3.0.2", "~> 3.0", true),
+        ("3.1.0", "~> 3.0", true),
+        ("4.0.0", "~> 3.0", false),
+        ("2.9.0", "~> 3.0", false),
+        ("2.38.0", "~> 2.38", true),
+        ("2.40.1", "~> 2.38", true),
+        ("3.0.0", "~> 2.38", false),
+        ("2.38.4", "~> 2.38.1", true),
+        ("2.39.0", "~> 2.38.1", false),
+        ("2.38.0", "~> 2.38.1", false),
+        ("3.7.2", ">= 3.7, < 4.0", true),
+        ("4.0.0", ">= 3.7, < 4.0", false),
+        ("3.7.2", "= 3.7.2", true),
+        ("3.7.2", "3.7.2", true),
+        ("3.7.3", "3.7.2", false),
+        ("3.7.2", "!= 3.7.2", false),
+        ("3.7.2", "~> 3.x", false),
+        ("3.7.2", "latest", false),
+    ] {
+        assert_eq!(satisfies(v, c), want, "{v} against `{c}`");
+        // gf parses exactly the constraints Nix does.
+        let parsed = gf::providers::parse_constraint(c).is_ok();
+        assert_eq!(parsed, !matches!(c, "~> 3.x" | "latest"), "gf parsing `{c}`");
+    }
+}
+
+/// `nix/provider-check.nix` and `nix/tofu.nix` against a stand-in for nixpkgs' provider set
+/// (nixpkgs itself cannot be fetched here), with the repository's provider set.
+fn provider_check(versions: &str) -> Value {
+    eval_ok(
+        &format!(
+            "let p = {{ {versions} hashicorp_aws = {{ name = \"aws\"; version = \"6.0.0\"; }}; }}; \
+                 providers = import {} {{}}; \
+                 opentofu = {{ withPlugins = f: map (x: x.name) (f p); }}; \
+             in {{ check = import {} {{ inherit providers; available = p; }}; \
+                   tofu = import {} {{ inherit opentofu providers; }}; }}",
+            nix_file("nix/providers.nix"),
+            nix_file("nix/provider-check.nix"),
+            nix_file("nix/tofu.nix"),
+        ),
+        &[],
+    )
+}
+
+const NIXPKGS_LIKE: &str = "hashicorp_helm = { name = \"helm\"; version = \"3.0.2\"; }; \
+                            hashicorp_kubernetes = { name = \"kubernetes\"; version = \"2.38.0\"; }; \
+                            hashicorp_random = { name = \"random\"; version = \"3.7.2\"; };";
+
+#[test]
+fn the_flake_tofu_carries_the_declared_providers_and_one_check_judges_their_versions() {
+    let v = provider_check(NIXPKGS_LIKE);
+    assert_eq!(v["tofu"], json!(["helm", "kubernetes", "random"]), "exactly the declared providers, by nixpkgs name");
+    assert_eq!(v["check"]["ok"], true, "{v}");
+    assert_eq!(v["check"]["versions"]["hashicorp/helm"], "3.0.2");
+
+    // A newer minor satisfies `~>`; a new major does not: the check fails naming all three facts,
+    // and the tofu package still evaluates (it is the check's business, not evaluation's).
+    let v = provider_check(&NIXPKGS_LIKE.replace("3.0.2", "3.1.4"));
+    assert_eq!(v["check"]["ok"], true, "{v}");
+    let v = provider_check(&NIXPKGS_LIKE.replace("3.0.2", "4.0.0"));
+    assert_eq!(v["check"]["ok"], false);
+    assert_eq!(
+        v["check"]["messages"],
+        json!([
+            "the stacks require `hashicorp/helm` ~> 3.0 but the pinned nixpkgs carries 4.0.0: change the constraint in the stacks' `required_providers` or update flake.lock"
+        ])
+    );
+    assert_eq!(v["tofu"], json!(["helm", "kubernetes", "random"]));
+
+    // A provider nixpkgs lacks: left out of tofu, reported by the check.
+    let v = provider_check(&NIXPKGS_LIKE.replace("hashicorp_random", "hashicorp_randomx"));
+    assert_eq!(v["tofu"], json!(["helm", "kubernetes"]));
+    let msg = v["check"]["messages"][0].as_str().unwrap();
+    assert!(msg.contains("nixpkgs has no provider `hashicorp_random`"), "{v}");
 }
 
 /// The tofu the tests use (scripts/test.sh sets `GF_TEST_TOFU`), else `tofu` or `terraform` on
@@ -594,7 +714,7 @@ fn test_tofu() -> PathBuf {
 /// `nix/checks.nix` evaluated by real Nix (writing the backend files to the store) with a
 /// stand-in for the few nixpkgs functions it uses: `runCommand` returns the script instead of a
 /// derivation, and `lib`'s helpers are re-implemented with builtins.
-fn check_scripts() -> Value {
+fn check_scripts(available: &str) -> Value {
     let root = repo_root().display().to_string();
     let expr = format!(
         r#"let
@@ -611,9 +731,15 @@ fn check_scripts() -> Value {
           gfLib = import {lib} {{ root = "{root}"; }};
           gf = "gf-package";
           tofu = "tofu-package";
+          providerCheck = import {check} {{
+            providers = import {providers} {{ root = "{root}"; }};
+            available = {{ {available} }};
+          }};
         }}"#,
         checks = nix_file("nix/checks.nix"),
         lib = nix_file("nix/lib.nix"),
+        check = nix_file("nix/provider-check.nix"),
+        providers = nix_file("nix/providers.nix"),
     );
     let mut cmd = nix_cmd("nix-instantiate");
     cmd.args(["--eval", "--strict", "--json", "--read-write-mode", "-E", &expr]);
@@ -647,9 +773,9 @@ fn run_check_script(script: &str, tofu: Option<&Path>) -> (bool, String) {
 
 #[test]
 fn flake_check_scripts_pass_here_with_real_gf_nix_and_tofu() {
-    let checks = check_scripts();
+    let checks = check_scripts(NIXPKGS_LIKE);
     let names: Vec<&String> = checks.as_object().unwrap().keys().collect();
-    assert_eq!(names.len(), 8, "{names:?}");
+    assert_eq!(names.len(), 9, "{names:?}");
     assert_eq!(checks["gf"], "gf-package", "the package check is the package itself");
 
     // backends-parity: every stack × environment, two sets of values, against files Nix wrote.
@@ -665,7 +791,26 @@ fn flake_check_scripts_pass_here_with_real_gf_nix_and_tofu() {
 
     // tofu-validate needs the pinned providers (nixpkgs): here only its script is checked.
     let validate = checks["tofu-validate-attic"]["script"].as_str().unwrap();
-    assert!(validate.contains("/stacks/attic stack") && validate.contains("tofu init -backend=false"), "{validate}");
+    assert!(
+        validate.contains("/stacks stacks")
+            && validate.contains("cd stacks/attic")
+            && validate.contains("tofu init -backend=false"),
+        "{validate}"
+    );
+
+    // tofu-providers: passes when nixpkgs' builds satisfy the constraints, fails naming the
+    // provider, the constraint and the version when one does not.
+    let (ok, log) = run_check_script(checks["tofu-providers"]["script"].as_str().unwrap(), None);
+    assert!(ok, "tofu-providers failed:\n{log}");
+    let failing = check_scripts(&NIXPKGS_LIKE.replace("2.38.0", "3.0.0"));
+    let (ok, log) = run_check_script(failing["tofu-providers"]["script"].as_str().unwrap(), None);
+    assert!(!ok, "a provider outside its constraint passed tofu-providers");
+    assert!(
+        log.contains("gf: the stacks require `hashicorp/kubernetes` ~> 2.38 but the pinned nixpkgs carries 3.0.0"),
+        "{log}"
+    );
+    // Every other check still evaluates: the mismatch is that one check's failure only.
+    assert_eq!(failing.as_object().unwrap().len(), 9);
 
     // A check that can fail does: a backend file that differs from gf's bytes fails the parity script.
     let broken = checks["backends-parity"]["script"].as_str().unwrap().replacen(

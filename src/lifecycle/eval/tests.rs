@@ -79,9 +79,13 @@ const OTHER_UID: &str = "00000000-0000-4000-8000-000000000000";
 const CONTRACT_WITH_UID: &str = r#"{"cluster":{"name":"honey","provider_shape":"on-prem","distribution":"RKE2","nodes":{},"access":"x"},
     "environments":{"dev":{"kube_context":"honey","cluster_uid":"3f2b9c1e-7a4d-4e8f-9b0a-1c2d3e4f5a6b"}},
     "backend":{"type":"s3","region":"us-east-1"},"attic":{"endpoint":"http://attic:8080","cache":"main","trusted_keys":[]}}"#;
-const ALPHA_WITH_LANE: &str = r#"{"name":"alpha","purpose":"p","namespaces":["alpha"],"optional_namespaces":[],"depends_on":[],
+const ALPHA_WITH_LANE: &str = r#"{"name":"alpha","purpose":"p","namespaces":["alpha","arc-runners"],"optional_namespaces":[],"depends_on":[],
     "state_keys":{"dev":"alpha/terraform.tfstate"},"apply":"automated","requires_cache":false,
     "lane":{"name":"heavy-nix","drain":{"namespace":"arc-runners","scale_sets":["gf-nix"]}}}"#;
+/// The lane stack's scale sets: the drained one shared, the lane's own.
+const ALPHA_SCALE_SETS: &str = r#"[
+    {"name":"gf-nix","role":"shared","purpose":"t","container_mode":"none","min_runners":0,"max_runners":2,"cpu":"1","memory":"1Gi"},
+    {"name":"gf-heavy","role":"lane","purpose":"t","container_mode":"none","min_runners":0,"max_runners":1,"cpu":"1","memory":"1Gi"}]"#;
 
 fn state_json(serial: u64) -> String {
     format!(r#"{{"version":4,"serial":{serial},"lineage":"l-1","resources":[]}}"#)
@@ -401,7 +405,11 @@ async fn dry_and_real_runs_stop_at_the_same_gate() {
             plan: Some((Some(1), false)),
             cache_down: false,
             want: Gate::Context,
-            files: &[("stacks/alpha/stack.json", ALPHA_WITH_LANE), ("kubeconfig", OTHER_KUBECONFIG)],
+            files: &[
+                ("stacks/alpha/stack.json", ALPHA_WITH_LANE),
+                ("stacks/alpha/scale-sets.json", ALPHA_SCALE_SETS),
+                ("kubeconfig", OTHER_KUBECONFIG),
+            ],
             uid: None,
         },
         Case {
@@ -413,7 +421,11 @@ async fn dry_and_real_runs_stop_at_the_same_gate() {
             plan: Some((Some(1), false)),
             cache_down: false,
             want: Gate::ClusterIdentity,
-            files: &[("stacks/alpha/stack.json", ALPHA_WITH_LANE), ("stacks/contract.json", CONTRACT_WITH_UID)],
+            files: &[
+                ("stacks/alpha/stack.json", ALPHA_WITH_LANE),
+                ("stacks/alpha/scale-sets.json", ALPHA_SCALE_SETS),
+                ("stacks/contract.json", CONTRACT_WITH_UID),
+            ],
             uid: Some(OTHER_UID),
         },
     ];
