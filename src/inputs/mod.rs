@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::contract::{Finding, Stack};
 use crate::session::Vars;
-pub use read::{SourceFile, Variable};
+use crate::variables::{self, Variable};
 
 /// The var file of `stack` in `env`: `stacks/<stack>/<env>.tfvars`.
 pub fn var_file(stack: &Stack, env: &str) -> PathBuf {
@@ -123,18 +123,21 @@ pub struct CliInputs {
 /// Where every required variable of `stack` in `env` comes from, from the stack's sources, its var
 /// file, gf's environment and the extra arguments.
 pub fn resolve(root: &Path, stack: &Stack, env: &str, vars: &Vars, cli: &CliInputs) -> StackInputs {
-    let files = read::stack_sources(root, &stack.dir);
-    let declared = read::variables(&files);
     let path = var_file(stack, env);
     let shown = rel(root, &path);
     let mut problems = Vec::new();
-    let tfvars = read::var_file_keys(root, &path).unwrap_or_else(|f| {
+    // Sources that do not parse are the `sources` gate's refusal; the inputs name it too.
+    let declared = variables::root_variables(root, &stack.dir).unwrap_or_else(|findings| {
+        problems.extend(findings.iter().map(ToString::to_string));
+        Vec::new()
+    });
+    let tfvars = variables::var_file_keys(root, &path).unwrap_or_else(|f| {
         problems.push(f.to_string());
         None
     });
     let mut from_files: BTreeMap<String, String> = BTreeMap::new();
     for p in &cli.var_files {
-        match read::var_file_keys(root, &stack.dir.join(p)) {
+        match variables::var_file_keys(root, &stack.dir.join(p)) {
             Ok(Some(keys)) => from_files.extend(keys.into_keys().map(|k| (k, p.display().to_string()))),
             Ok(None) => problems.push(format!("var file `{}` (from `-- -var-file`) does not exist", p.display())),
             Err(f) => problems.push(f.to_string()),
@@ -204,8 +207,7 @@ fn auto_loaded(name: &str) -> bool {
 /// files tofu loads by itself, and each environment's var file (parses, holds no sensitive
 /// variable, sets only declared ones). No finding quotes a value.
 pub fn source_findings(root: &Path, stack: &Stack) -> Vec<Finding> {
-    let files = read::stack_sources(root, &stack.dir);
-    let mut out = read::provider_findings(&files);
+    let mut out = read::provider_findings(&read::stack_sources(root, &stack.dir));
     let mut entries: Vec<String> = std::fs::read_dir(&stack.dir)
         .map(|rd| rd.filter_map(Result::ok).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
         .unwrap_or_default();
@@ -221,11 +223,12 @@ pub fn source_findings(root: &Path, stack: &Stack) -> Vec<Finding> {
             ),
         ));
     }
-    let declared = read::variables(&files);
+    // Unparsable sources are `hcl-parse` findings of `gf check` already.
+    let declared = variables::root_variables(root, &stack.dir).unwrap_or_default();
     for env in stack.state_keys.keys() {
         let path = var_file(stack, env);
         let file = rel(root, &path);
-        let keys = match read::var_file_keys(root, &path) {
+        let keys = match variables::var_file_keys(root, &path) {
             Ok(Some(k)) => k,
             Ok(None) => continue,
             Err(f) => {
@@ -261,7 +264,8 @@ pub fn source_findings(root: &Path, stack: &Stack) -> Vec<Finding> {
 
 /// The names of `stack`'s `sensitive` variables.
 pub fn sensitive_names(root: &Path, stack: &Stack) -> BTreeSet<String> {
-    read::variables(&read::stack_sources(root, &stack.dir))
+    variables::root_variables(root, &stack.dir)
+        .unwrap_or_default()
         .into_iter()
         .filter(|v| v.sensitive)
         .map(|v| v.name)

@@ -44,24 +44,6 @@ variable "url" {
 "#;
 
 #[test]
-fn variables_are_read_from_the_root_module_only() {
-    let tmp = tempfile::tempdir().unwrap();
-    let r = tmp.path();
-    write(r, "stacks/s/variables.tf", VARIABLES);
-    write(r, "stacks/s/main.tf", "module \"v\" {\n  source = \"./values\"\n}\n");
-    write(r, "stacks/s/values/main.tf", "variable \"inner\" {}\n");
-    let files = read::stack_sources(r, &r.join("stacks/s"));
-    assert_eq!(files.len(), 3, "the local module is reached");
-    let vars = read::variables(&files);
-    let got: Vec<(&str, bool, bool)> = vars.iter().map(|v| (v.name.as_str(), v.required(), v.sensitive)).collect();
-    assert_eq!(
-        got,
-        [("replicas", true, false), ("api_token", true, true), ("label", false, false), ("url", true, false)]
-    );
-    assert_eq!((vars[1].file.as_str(), vars[1].line), ("stacks/s/variables.tf", Some(5)));
-}
-
-#[test]
 fn required_variables_are_resolved_without_their_values() {
     let tmp = tempfile::tempdir().unwrap();
     let r = tmp.path();
