@@ -298,6 +298,17 @@ pub async fn run<W: World>(s: &Session<W>, o: &Options) -> anyhow::Result<u8> {
     for st in &stacks {
         st.state_key(&s.env)?;
     }
+    // A sensitive input's value is never printed, even when tofu or a provisioner echoes it;
+    // `output --show-sensitive` is the one explicit request to see such values.
+    if !(o.op == Op::Output && o.show_sensitive) {
+        for st in &stacks {
+            for name in crate::inputs::sensitive_names(s.root(), st) {
+                if let Some(v) = s.vars.get(&crate::inputs::env_var(&name)) {
+                    ui::add_secret(&v);
+                }
+            }
+        }
+    }
     if o.dry_run {
         return dryrun::run(s, o, &stacks).await;
     }

@@ -144,7 +144,7 @@ fn inputs_reach_tofu_from_the_var_file_and_the_environment_and_the_secret_stays_
     assert_no_secret_in_files(&repo);
 
     let apply = g.clone().args(["apply", "svc"]).run();
-    apply.code(0).stdout_has("svc: 4 added").output_lacks(TOKEN);
+    apply.code(0).stdout_has("svc: 4 added").output_lacks(TOKEN).output_has("leaked: [redacted]");
     assert_eq!(instances(&moto, "svc/terraform.tfstate", "replica"), 2, "`replicas = 2` from dev.tfvars");
     // The providers' cluster settings: gf's kubeconfig and the contract's context, not the inherited ones.
     let recorded = repo.read("cluster.log");
