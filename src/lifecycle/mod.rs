@@ -1,8 +1,8 @@
 //! The stack lifecycle: `init`, `plan`, `apply`, `destroy`, `output`, behind one gate pipeline
 //! ([`gates`]) that the real run enforces and `--dry-run` prints.
 //!
-//! A run: the run gates over the whole selection (extra arguments, sources, context, operator in
-//! CI, tofu, credentials), then per stack its gates (local lock, errored state, saved plan, cache,
+//! A run: the run gates over the whole selection (extra arguments, sources, inputs, context,
+//! operator in CI, tofu, credentials, cluster identity), then per stack its gates (local lock, errored state, saved plan, cache,
 //! state key, stale plan, destroy confirmation, lane) and its tofu commands. Everything gf writes
 //! goes to `.gf/<env>/<stack>/` (see [`work`]).
 
