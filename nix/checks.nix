@@ -19,8 +19,8 @@ let
     }
     {
       endpoint = "http://h:9000/\${x}\"q\\%{y}";
-      bucket = "b\"\\$\${z}";
-      region = "r-%{1}";
+      bucket = "gf-state.2";
+      region = "r-%{1}\"\\$\${z}";
     }
   ];
 
@@ -58,6 +58,34 @@ in
 {
   # The package itself, with its tests (see nix/package.nix for the ones the sandbox cannot run).
   inherit gf;
+
+  # What scripts/test.sh (`.ci/run`) rejects before its tests, `nix flake check` rejects too: the
+  # same rustfmt and clippy command lines (tests/it/nix.rs compares them).
+  cargo-fmt = pkgs.runCommand "gf-cargo-fmt" { nativeBuildInputs = [ pkgs.cargo pkgs.rustfmt ]; } ''
+    mkdir source
+    cp -r ${src}/Cargo.toml ${src}/Cargo.lock ${src}/rustfmt.toml ${src}/build.rs ${src}/build ${src}/src ${src}/tests source/
+    chmod -R u+w source
+    cd source
+    cargo fmt --all -- --check
+    touch $out
+  '';
+
+  # The package's own build (vendored Cargo.lock, offline) with clippy instead of `cargo build`.
+  cargo-clippy = gf.overrideAttrs (old: {
+    pname = "gf-clippy";
+    nativeBuildInputs = (old.nativeBuildInputs or [ ]) ++ [ pkgs.clippy ];
+    buildPhase = ''
+      runHook preBuild
+      cargo clippy --all-targets --locked --offline -- -D warnings
+      runHook postBuild
+    '';
+    doCheck = false;
+    installPhase = ''
+      runHook preInstall
+      mkdir -p $out
+      runHook postInstall
+    '';
+  });
 
   gf-check = pkgs.runCommand "gf-check" { nativeBuildInputs = [ gf ]; } ''
     gf -C ${src} check

@@ -362,7 +362,8 @@ async fn backend_cmd(s: &Session, a: &BackendArgs) -> anyhow::Result<u8> {
     }
     if a.write {
         let dest = stack.dir.join(b.file_name());
-        std::fs::write(&dest, &text).map_err(|source| backend::BackendError::Write { path: dest.clone(), source })?;
+        // 0600 whatever the umask: the endpoint is an internal operator detail.
+        lifecycle::work::write_private(&dest, text.as_bytes())?;
         ui::note(&format!("wrote `{}`", dest.strip_prefix(&c.root).unwrap_or(&dest).display()));
         return Ok(exit::OK);
     }

@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// gf: deploy GloriousFlywheel's OpenTofu stacks onto `honey` by its deployment contract.
 #[derive(Debug, Parser)]
-#[command(name = "gf", version, about, propagate_version = true)]
+#[command(name = "gf", version = crate::VERSION, about, propagate_version = true)]
 pub struct Cli {
     /// Repository root (the folder holding `stacks/contract.json`); default: `GF_ROOT`, else walk up
     /// from the working directory

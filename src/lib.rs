@@ -11,6 +11,7 @@ pub mod cli;
 pub mod context;
 pub mod contract;
 pub mod doctor;
+pub mod endpoint;
 pub mod exit;
 pub mod inputs;
 pub mod lane;
@@ -28,3 +29,6 @@ pub mod state;
 pub mod tofu;
 pub mod ui;
 pub mod variables;
+
+/// gf's version and the git revision it was built from (build.rs): `0.1.0 (1a2b3c4)`.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("GF_BUILD_REV"), ")");

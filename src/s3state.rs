@@ -486,9 +486,13 @@ mod tests {
         for v in ["TOFU_BACKEND_S3_ENDPOINT", "TOFU_BACKEND_S3_BUCKET", "TOFU_BACKEND_S3_ACCESS_KEY"] {
             assert!(err.contains(v), "{err}");
         }
-        let s = S3Settings::from_lookup(|k| Some(format!("SENTINEL-{k}")), "r").unwrap();
+        let s = S3Settings::from_lookup(
+            |k| Some(if k == "TOFU_BACKEND_S3_BUCKET" { "gf-state".into() } else { format!("SENTINEL-{k}") }),
+            "r",
+        )
+        .unwrap();
         assert!(!format!("{s:?}").contains("SENTINEL-TOFU_BACKEND_S3_SECRET_KEY"));
-        let err = S3Settings::from_lookup(|k| (k != "TOFU_BACKEND_S3_SECRET_KEY").then(|| "v".into()), "r");
+        let err = S3Settings::from_lookup(|k| (k != "TOFU_BACKEND_S3_SECRET_KEY").then(|| "vvv".into()), "r");
         assert_eq!(err.unwrap_err().to_string(), "the S3 state backend needs `TOFU_BACKEND_S3_SECRET_KEY`: not set");
     }
 

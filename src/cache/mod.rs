@@ -57,6 +57,9 @@ pub enum CacheError {
         /// What is wrong.
         reason: String,
     },
+    /// An endpoint with user info (never shown).
+    #[error(transparent)]
+    UserInfo(#[from] crate::endpoint::UserInfo),
     /// A bad cache name.
     #[error(
         "cache name `{0}` is not valid: 1 to 50 characters, letters, digits, `-`, `_` and `+`, starting with a letter or digit"
@@ -118,20 +121,11 @@ pub struct Endpoint(String);
 
 impl Endpoint {
     fn parse(value: &str, source_name: &'static str) -> Result<Self, CacheError> {
+        // First, before any parse or message can show it.
+        crate::endpoint::refuse_user_info(value, "Attic endpoint", source_name, "give the token in `GF_ATTIC_TOKEN`")?;
         let bad =
             |reason: &str| CacheError::Endpoint { value: value.to_string(), source_name, reason: reason.to_string() };
-        let url = url::Url::parse(value.trim()).map_err(|e| {
-            // A URL that does not parse is still echoed: it cannot be split into credentials.
-            bad(&format!("not a URL ({e})"))
-        })?;
-        if !url.username().is_empty() || url.password().is_some() {
-            // Never echo a URL carrying credentials.
-            return Err(CacheError::Endpoint {
-                value: format!("{}://…@{}", url.scheme(), url.host_str().unwrap_or("")),
-                source_name,
-                reason: "credentials in the URL are refused: give the token in `GF_ATTIC_TOKEN`".into(),
-            });
-        }
+        let url = url::Url::parse(value.trim()).map_err(|e| bad(&format!("not a URL ({e})")))?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(bad("only `http://` and `https://` endpoints are supported"));
         }
@@ -139,7 +133,15 @@ impl Endpoint {
             return Err(bad("no host"));
         }
         if url.query().is_some() || url.fragment().is_some() {
-            return Err(bad("no query or fragment allowed"));
+            // Shown without them: a query is where a token would hide.
+            let mut shown = url.clone();
+            shown.set_query(None);
+            shown.set_fragment(None);
+            return Err(CacheError::Endpoint {
+                value: format!("{shown}?…"),
+                source_name,
+                reason: "no query or fragment allowed".into(),
+            });
         }
         Ok(Self(url.as_str().trim_end_matches('/').to_string()))
     }

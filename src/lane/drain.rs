@@ -84,6 +84,24 @@ fn now() -> String {
     humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
 }
 
+/// What the lane gate checks before any write, read-only: gf does not run in a pod of a set it
+/// would drain, and (unless `opts.allow_missing`) every listed set exists.
+pub async fn preflight<C: Cluster>(c: &C, lane: &Lane, opts: &LaneOptions) -> Result<(), LaneError> {
+    check_self_hosting(c, lane, opts).await?;
+    if !opts.allow_missing {
+        let mut missing = Vec::new();
+        for name in &lane.drain.scale_sets {
+            if c.get_set(&lane.drain.namespace, name).await?.is_none() {
+                missing.push(name.as_str());
+            }
+        }
+        if !missing.is_empty() {
+            return Err(missing_sets(lane, &missing));
+        }
+    }
+    Ok(())
+}
+
 /// Record and zero the caps of every set of the drain list; sets carrying the annotation keep it.
 /// `wrote` turns true before the first write is sent (from then on a failure needs a restore).
 pub async fn drain_caps<C: Cluster>(

@@ -11,6 +11,7 @@ use super::out::Out;
 use super::work::{self, LocalLock, PlanMeta, StateAtPlan, Work, WorkError};
 use super::{Op, Options};
 use crate::backend::Backend;
+use crate::context::ContextStatus;
 use crate::contract::{ApplyMode, Severity, Stack};
 use crate::inputs::{self, StackInputs};
 use crate::s3state::{self, S3Settings, StateFacts};
@@ -235,7 +236,7 @@ impl<'r, 'a, W: World> StackCx<'r, 'a, W> {
             Gate::StateKey => self.state_key().await,
             Gate::StalePlan => self.stale_plan(),
             Gate::DestroyConfirmation => self.destroy_confirmation().await,
-            Gate::Lane => Verdict::check(crate::lane::dry_run_steps(self.stack).join("; ")),
+            Gate::Lane => self.lane().await,
             _ => Verdict::skip("not a stack gate"),
         }
     }
@@ -419,6 +420,29 @@ impl<'r, 'a, W: World> StackCx<'r, 'a, W> {
                 tofu.version
             )),
             Err(why) => Verdict::refuse(Gate::StalePlan, format!("{why}; run `gf plan {}` again", self.stack.name)),
+        }
+    }
+
+    /// The lane's read-only preflight (self-hosting, every listed set exists unless the plan is a
+    /// first install); the drain itself is decided while the run goes on.
+    async fn lane(&self) -> Verdict {
+        let s = self.run.s;
+        let Some(lane) = &self.stack.lane else { return Verdict::skip("the stack has no lane") };
+        let status = ContextStatus::of(&s.environment, &s.vars);
+        let Some(context) = status.actual.as_deref().filter(|_| status.matches) else {
+            return Verdict::skip("needs `KUBE_CONTEXT` (`context`)");
+        };
+        let cluster = match s.world.cluster(&s.kubeconfig, context).await {
+            Ok(c) => c,
+            Err(e) => return Verdict::error(crate::ui::error_chain(&e)),
+        };
+        let first_install = self.meta.as_ref().is_some_and(|m| !m.state.exists);
+        let opts =
+            crate::lane::LaneOptions { allow_missing: first_install, ..crate::lane::LaneOptions::of(&s.vars, false) };
+        match crate::lane::drain::preflight(&cluster, lane, &opts).await {
+            Ok(()) => Verdict::check(crate::lane::dry_run_steps(self.stack).join("; ")),
+            Err(crate::lane::LaneError::Refused(r)) => Verdict::refuse(Gate::Lane, r.message),
+            Err(e) => Verdict::error(crate::ui::error_chain(&e)),
         }
     }
 

@@ -49,7 +49,7 @@ fn session(dir: &Path, extra: &[(&str, &str)], world: FakeWorld) -> Session<Fake
     let mut vars: BTreeMap<String, String> = [
         ("KUBE_CONTEXT", "honey"),
         ("TOFU_BACKEND_S3_ENDPOINT", "http://mem"),
-        ("TOFU_BACKEND_S3_BUCKET", "b"),
+        ("TOFU_BACKEND_S3_BUCKET", "gf-state"),
         ("TOFU_BACKEND_S3_ACCESS_KEY", "AK"),
         ("TOFU_BACKEND_S3_SECRET_KEY", "SK"),
     ]
@@ -571,4 +571,44 @@ async fn the_inputs_and_the_cluster_identity_pass_on_the_right_cluster_and_are_r
     let id = d.iter().find(|d| d.gate == Gate::ClusterIdentity).unwrap();
     assert!(matches!(id.verdict, Verdict::Skip { .. }) && id.verdict.detail().contains("gf doctor"), "{id:#?}");
     assert_eq!(world.cluster.uid_reads(), 2);
+}
+
+#[tokio::test]
+async fn a_lane_whose_sets_do_not_exist_is_refused_by_both_runs_unless_a_first_install() {
+    let dir = repo();
+    let manifest = dir.path().join("stacks/alpha/stack.json");
+    let mut m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    m["lane"] =
+        serde_json::json!({ "name": "heavy-nix", "drain": { "namespace": "alpha", "scale_sets": ["nix", "docker"] } });
+    std::fs::write(&manifest, m.to_string()).unwrap();
+    let set = |name: &str, role: &str| {
+        serde_json::json!({ "name": name, "role": role, "purpose": "p", "container_mode": "none",
+            "min_runners": 0, "max_runners": 2, "cpu": "1", "memory": "1Gi" })
+    };
+    let sets = serde_json::json!([set("nix", "shared"), set("docker", "shared"), set("heavy", "lane")]).to_string();
+    std::fs::write(dir.path().join("stacks/alpha/scale-sets.json"), &sets).unwrap();
+    let world = FakeWorld::default();
+    world.cluster.add_set("nix", Some(1), Some(4));
+    world.store.put("alpha/terraform.tfstate", state_json(1).as_bytes());
+    let s = session(dir.path(), &[], world.clone());
+    save_plan(&s, "alpha", Some(1), false);
+    let o = opts(Op::Apply, "alpha");
+    for mode in [Mode::Dry, Mode::Real] {
+        let d = walk(&s, &o, mode).await;
+        assert_eq!(first_refusal(&d), Some(Gate::Lane), "{mode:?}: {d:#?}");
+        let why = d.last().unwrap().verdict.detail();
+        assert!(why.contains("`docker`") && !why.contains("`nix`"), "{d:#?}");
+    }
+    assert!(world.cluster.patches().is_empty(), "the gate writes nothing");
+    // A plan made against an absent state (a first install) may meet missing sets: the drain is `check`.
+    let dir = repo();
+    std::fs::write(dir.path().join("stacks/alpha/stack.json"), m.to_string()).unwrap();
+    std::fs::write(dir.path().join("stacks/alpha/scale-sets.json"), &sets).unwrap();
+    let fresh = FakeWorld::default();
+    fresh.cluster.add_set("nix", Some(1), Some(4));
+    let s = session(dir.path(), &[], fresh);
+    save_plan(&s, "alpha", None, false);
+    let d = walk(&s, &o, Mode::Real).await;
+    assert_eq!(first_refusal(&d), None, "{d:#?}");
+    assert!(matches!(d.last().unwrap().verdict, Verdict::Check { .. }));
 }
