@@ -13,6 +13,7 @@ pub mod contract;
 pub mod doctor;
 pub mod endpoint;
 pub mod exit;
+pub mod inputs;
 pub mod lane;
 pub mod lifecycle;
 pub mod nix;

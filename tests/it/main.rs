@@ -10,6 +10,7 @@ mod deploy;
 mod fake_kube;
 mod gates;
 mod hygiene;
+mod inputs;
 mod lane;
 mod lifecycle;
 mod moto;
