@@ -7,15 +7,16 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// gf: deploy GloriousFlywheel's OpenTofu stacks onto `honey` by its deployment contract.
 #[derive(Debug, Parser)]
-#[command(name = "gf", version, about, propagate_version = true)]
+#[command(name = "gf", version = crate::VERSION, about, propagate_version = true)]
 pub struct Cli {
-    /// Repository root (the folder holding `stacks/contract.json`); default: walk up from the
-    /// working directory
-    #[arg(short = 'C', long = "root", env = "GF_ROOT", global = true, value_name = "DIR")]
+    /// Repository root (the folder holding `stacks/contract.json`); default: `GF_ROOT`, else walk up
+    /// from the working directory
+    #[arg(short = 'C', long = "root", global = true, value_name = "DIR")]
     pub root: Option<PathBuf>,
 
-    /// Environment name from `stacks/contract.json` (default: the contract's only environment)
-    #[arg(long = "env", env = "ENV", global = true, value_name = "E")]
+    /// Environment name from `stacks/contract.json` (default: `GF_ENV`, else `ENV`, else the
+    /// contract's only environment)
+    #[arg(long = "env", global = true, value_name = "E")]
     pub env: Option<String>,
 
     #[command(subcommand)]
@@ -32,16 +33,18 @@ pub enum Command {
     /// Render a stack's S3 backend file (never a credential)
     Backend(BackendArgs),
     /// `tofu init` a stack against its S3 backend
-    Init(LifecycleArgs),
+    Init(InitArgs),
     /// `tofu plan` a stack and save the plan under `.gf/<env>/<stack>/`
-    Plan(LifecycleArgs),
+    Plan(PlanArgs),
     /// Apply a stack's saved plan (drains the heavy Nix lane first for lane stacks)
-    Apply(LifecycleArgs),
+    Apply(ApplyArgs),
     /// Destroy a stack's resources (asks for the stack name unless `--yes`)
-    Destroy(LifecycleArgs),
+    Destroy(DestroyArgs),
     /// Show a stack's outputs
-    Output(LifecycleArgs),
-    /// Managed-state facts from S3: serial, lineage, resources, lock
+    Output(OutputArgs),
+    /// The saved plan as a reviewer reads it: attribute diffs, replacements, outputs
+    Show(ShowArgs),
+    /// Managed-state facts from S3 (serial, lineage, lock); `unlock`, `push-errored`
     State(StateArgs),
     /// Preflight of the environment: context, S3, tofu, cache
     Doctor(JsonFlag),
@@ -53,6 +56,59 @@ pub enum Command {
     Lane(LaneCommand),
     /// The stacks a change touches (git diff from the merge base of `--base` and `--head`), and why
     Affected(AffectedArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    Completions(CompletionsArgs),
+    /// Print gf's man page (roff)
+    Man,
+}
+
+/// `gf affected`.
+#[derive(Debug, Args, Clone)]
+pub struct AffectedArgs {
+    /// The base revision: a pull request's target branch, or the commit before a push
+    #[arg(long, value_name = "REF")]
+    pub base: String,
+    /// The head revision
+    #[arg(long, value_name = "REF", default_value = "HEAD")]
+    pub head: String,
+    /// Print one JSON document on stdout (also on error)
+    #[arg(long, conflicts_with = "github_matrix")]
+    pub json: bool,
+    /// Print `{"include":[{"stack","apply","lane"}]}` for a GitHub Actions matrix
+    #[arg(long)]
+    pub github_matrix: bool,
+    /// Also select every stack that depends on a selected one (transitively)
+    #[arg(long)]
+    pub with_dependents: bool,
+}
+
+/// `gf completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+impl Command {
+    /// Whether `--json` was asked for (errors are then one JSON document too).
+    pub fn json(&self) -> bool {
+        match self {
+            Self::Stacks(a) | Self::Check(a) | Self::Doctor(a) => a.json,
+            Self::Backend(a) => a.format == BackendFormat::Json,
+            Self::Init(a) => a.run.json,
+            Self::Plan(a) => a.run.json,
+            Self::Apply(a) => a.run.json,
+            Self::Destroy(a) => a.run.json,
+            Self::Output(a) => a.run.json,
+            Self::Show(a) => a.json,
+            Self::State(a) => a.json(),
+            Self::Cache(CacheCommand::Check(a)) => a.json,
+            Self::Lane(LaneCommand::Status(a) | LaneCommand::Drain(a) | LaneCommand::Restore(a)) => a.json,
+            Self::Affected(a) => a.json,
+            Self::Completions(_) | Self::Man => false,
+        }
+    }
 }
 
 /// `--json`: one JSON document on stdout instead of human output.
@@ -92,9 +148,10 @@ pub struct BackendArgs {
     pub realise: bool,
 }
 
-/// Arguments shared by `init`, `plan`, `apply`, `destroy` and `output`.
+/// What every lifecycle command takes: the stacks, `--dry-run`, `--json` and the extra tofu
+/// arguments after `--`.
 #[derive(Debug, Args, Clone, Default)]
-pub struct LifecycleArgs {
+pub struct RunArgs {
     /// Stacks to run, in any order (run in dependency order)
     #[arg(value_name = "STACK", required_unless_present = "all", conflicts_with = "all")]
     pub stacks: Vec<String>,
@@ -104,16 +161,67 @@ pub struct LifecycleArgs {
     /// Print the run plan (stacks, order, backend, tofu, gates, commands) and run nothing
     #[arg(long)]
     pub dry_run: bool,
-    /// Concurrent plans with `--all` or several stacks (applies always run one at a time)
-    #[arg(long, short = 'j', default_value_t = 1, value_name = "N")]
-    pub jobs: usize,
+    /// Print one JSON document on stdout
+    #[arg(long)]
+    pub json: bool,
+    /// Extra tofu arguments (an allowlist: `-var`, `-var-file`, `-target`, `-replace`,
+    /// `-parallelism`, `-refresh=false`, `-lock-timeout`, `-compact-warnings`, `-upgrade`)
+    #[arg(last = true, value_name = "TOFU_ARGS")]
+    pub tofu_args: Vec<String>,
+}
+
+/// How long a run waits for another gf run in this checkout to release the stack.
+#[derive(Debug, Args, Clone)]
+pub struct LockWait {
+    /// Wait this long for another gf run in this checkout that holds the stack (default: fail at once)
+    #[arg(long, value_parser = parse_duration, default_value = "0s", value_name = "DURATION")]
+    pub lock_wait: Duration,
+}
+
+/// `gf init`.
+#[derive(Debug, Args, Clone)]
+pub struct InitArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    #[command(flatten)]
+    pub lock: LockWait,
+    /// Accept a state object that does not exist yet
+    #[arg(long)]
+    pub allow_empty_state: bool,
+}
+
+/// `gf plan`.
+#[derive(Debug, Args, Clone)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    #[command(flatten)]
+    pub lock: LockWait,
     /// Accept a state object that does not exist yet (recorded in the plan for its apply)
     #[arg(long)]
     pub allow_empty_state: bool,
-    /// `plan`: exit 2 when a plan has changes
+    /// Exit 2 when a plan has changes
     #[arg(long)]
     pub detailed_exitcode: bool,
-    /// `destroy`: do not ask for confirmation
+    /// Make a destroy plan (its apply asks for confirmation like `gf destroy`)
+    #[arg(long)]
+    pub destroy: bool,
+    /// Concurrent plans with `--all` or several stacks
+    #[arg(long, short = 'j', default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: u16,
+    /// Run a `requires_cache` stack without the Attic cache gate (loudly)
+    #[arg(long)]
+    pub skip_cache_gate: bool,
+}
+
+/// `gf apply`.
+#[derive(Debug, Args, Clone)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    #[command(flatten)]
+    pub lock: LockWait,
+    /// Apply a destroy plan (`gf plan --destroy`) without asking
     #[arg(long)]
     pub yes: bool,
     /// Run a `requires_cache` stack without the Attic cache gate (loudly)
@@ -122,39 +230,101 @@ pub struct LifecycleArgs {
     /// Drain timeout for a lane stack's apply
     #[arg(long, value_parser = parse_duration, default_value = "30m", value_name = "DURATION")]
     pub timeout: Duration,
+}
+
+/// `gf destroy`.
+#[derive(Debug, Args, Clone)]
+pub struct DestroyArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    #[command(flatten)]
+    pub lock: LockWait,
+    /// Do not ask for confirmation
+    #[arg(long)]
+    pub yes: bool,
+    /// Accept a state object that does not exist yet
+    #[arg(long)]
+    pub allow_empty_state: bool,
+}
+
+/// `gf output`.
+#[derive(Debug, Args, Clone)]
+pub struct OutputArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Print the values of outputs tofu marks sensitive (masked as `(sensitive)` otherwise)
+    #[arg(long)]
+    pub show_sensitive: bool,
+}
+
+/// `gf show`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// Stack name
+    pub stack: String,
+    /// Print one JSON document on stdout
+    #[arg(long, conflicts_with = "markdown")]
+    pub json: bool,
+    /// Markdown for a pull-request comment or `$GITHUB_STEP_SUMMARY` (at most 65,536 characters)
+    #[arg(long)]
+    pub markdown: bool,
+}
+
+/// `gf state <STACK>`, or one of its actions.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct StateArgs {
+    /// An action on the state instead of the facts
+    #[command(subcommand)]
+    pub action: Option<StateAction>,
+    /// Stack name
+    #[arg(value_name = "STACK", required = true)]
+    pub stack: Option<String>,
     /// Print one JSON document on stdout
     #[arg(long)]
     pub json: bool,
-    /// Extra arguments passed to tofu after gf's own
-    #[arg(last = true, value_name = "TOFU_ARGS")]
-    pub tofu_args: Vec<String>,
 }
 
-/// `gf affected`.
-#[derive(Debug, Args, Clone)]
-pub struct AffectedArgs {
-    /// The base revision: a pull request's target branch, or the commit before a push
-    #[arg(long, value_name = "REF")]
-    pub base: String,
-    /// The head revision
-    #[arg(long, value_name = "REF", default_value = "HEAD")]
-    pub head: String,
-    /// Print one JSON document on stdout (also on error)
-    #[arg(long, conflicts_with = "github_matrix")]
-    pub json: bool,
-    /// Print `{"include":[{"stack","apply","lane"}]}` for a GitHub Actions matrix
-    #[arg(long)]
-    pub github_matrix: bool,
-    /// Also select every stack that depends on a selected one (transitively)
-    #[arg(long)]
-    pub with_dependents: bool,
+impl StateArgs {
+    /// Whether `--json` was asked for.
+    pub fn json(&self) -> bool {
+        match &self.action {
+            None => self.json,
+            Some(StateAction::Unlock(a)) => a.json,
+            Some(StateAction::PushErrored(a)) => a.json,
+        }
+    }
 }
 
-/// `gf state`.
+/// `gf state unlock|push-errored`.
+#[derive(Debug, Subcommand)]
+pub enum StateAction {
+    /// Remove the S3 state lock left behind by a crash, after showing who holds it
+    Unlock(UnlockArgs),
+    /// Push an adopted `errored.tfstate` to the stack's state (`tofu state push`, under the lock)
+    PushErrored(PushErroredArgs),
+}
+
+/// `gf state unlock`.
 #[derive(Debug, Args)]
-pub struct StateArgs {
+pub struct UnlockArgs {
     /// Stack name
     pub stack: String,
+    /// Do not ask for confirmation (still refused when `CI=true`)
+    #[arg(long)]
+    pub yes: bool,
+    /// Print one JSON document on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `gf state push-errored`.
+#[derive(Debug, Args)]
+pub struct PushErroredArgs {
+    /// Stack name
+    pub stack: String,
+    #[command(flatten)]
+    pub lock: LockWait,
     /// Print one JSON document on stdout
     #[arg(long)]
     pub json: bool,
@@ -189,8 +359,8 @@ pub struct CacheCheckArgs {
     #[arg(long)]
     pub closure: bool,
     /// Concurrent requests
-    #[arg(long, default_value_t = 32, value_name = "N")]
-    pub jobs: usize,
+    #[arg(long, default_value_t = 32, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: u16,
     /// Print one JSON document on stdout
     #[arg(long)]
     pub json: bool,

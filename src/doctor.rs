@@ -1,13 +1,13 @@
-//! `gf doctor`: preflight of the environment — environment and kube context, S3 reachability and
+//! `gf doctor`: preflight of the environment — environment and kube context, the cluster behind
+//! the context (its `kube-system` UID, and the contract line recording it), S3 reachability and
 //! bucket, tofu version, `TF_HTTP_*` leftovers, and whether the Attic cache answers.
 
 use serde::Serialize;
 
-use crate::app::Globals;
 use crate::backend::{self, BackendError, S3Location};
-use crate::cli::JsonFlag;
-use crate::context::ContextStatus;
-use crate::s3state::{ObjectStore as _, S3Settings, S3Store};
+use crate::context::{self, ContextStatus};
+use crate::s3state::{ObjectStore as _, S3Settings};
+use crate::session::{Session, World};
 use crate::{exit, tofu, ui};
 
 #[derive(Debug, Serialize)]
@@ -21,6 +21,23 @@ struct S3Check {
 }
 
 #[derive(Debug, Serialize)]
+struct ClusterCheck {
+    /// The context gf deploys through (the environment's `kube_context`).
+    context: String,
+    /// The kubeconfig files read.
+    kubeconfig: Vec<String>,
+    /// `kube-system`'s UID as observed.
+    uid: Option<String>,
+    /// The environment's `cluster_uid`.
+    expected: Option<String>,
+    /// Observed equals expected (null: nothing to compare).
+    matches: Option<bool>,
+    detail: String,
+    /// The environment's entry with the observed UID, to paste into `stacks/contract.json`.
+    contract_line: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
 struct CacheCheck {
     reachable: bool,
     detail: String,
@@ -31,6 +48,7 @@ struct Doctor {
     ok: bool,
     env: String,
     kube_context: ContextStatus,
+    cluster: ClusterCheck,
     s3: S3Check,
     tofu: tofu::Report,
     tf_http: Vec<String>,
@@ -40,18 +58,16 @@ struct Doctor {
 
 /// `gf doctor`: exit 0 when state, tofu and context are ready; 1 otherwise (the cache is reported
 /// only).
-pub async fn run(g: &Globals, args: JsonFlag) -> anyhow::Result<u8> {
-    let c = g.contract()?;
-    let (env, environment) = c.env(g.env.as_deref())?;
-    let vars: Vec<(String, String)> = std::env::vars().collect();
-    let lookup = |k: &str| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).filter(|v| !v.is_empty());
-    let context = ContextStatus::new(environment, lookup("KUBE_CONTEXT"));
+pub async fn run<W: World>(s: &Session<W>, json: bool) -> anyhow::Result<u8> {
+    let (c, env) = (&s.contract, s.env.as_str());
+    let lookup = s.vars.lookup();
+    let context = ContextStatus::of(&s.environment, &s.vars);
     let region = lookup(backend::ENV_REGION).unwrap_or_else(|| c.backend.region.clone());
-    let location = S3Location::from_lookup(lookup, &c.backend.region);
+    let location = S3Location::from_lookup(&lookup, &c.backend.region);
 
-    let s3 = match S3Settings::from_lookup(lookup, &c.backend.region) {
+    let s3 = match S3Settings::from_lookup(&lookup, &c.backend.region) {
         Ok(settings) => {
-            let store = S3Store::new(&settings);
+            let store = s.world.store(&settings);
             let (reachable, detail) = match Box::pin(store.head_bucket()).await {
                 Ok(()) => {
                     (true, format!("bucket `{}` answers at `{}`", settings.location.bucket, settings.location.endpoint))
@@ -92,18 +108,21 @@ pub async fn run(g: &Globals, args: JsonFlag) -> anyhow::Result<u8> {
             },
         },
     };
-    let tofu = tofu::report(lookup).await;
-    let mut tf_http: Vec<String> =
-        vars.iter().filter(|(k, _)| k.starts_with("TF_HTTP_")).map(|(k, _)| k.clone()).collect();
-    tf_http.sort();
-    let cache = match crate::cache::reachability(&c).await {
+    let tofu = tofu::report(&lookup).await;
+    let tf_http = s.vars.names_with_prefix("TF_HTTP_");
+    let cache = match crate::cache::reachability(&s.world, c, &s.vars).await {
         Ok(detail) => CacheCheck { reachable: true, detail },
         Err(detail) => CacheCheck { reachable: false, detail },
     };
 
+    let cluster = cluster_check(s).await;
+
     let mut problems = Vec::new();
     if !context.matches {
         problems.push(context.problem(env));
+    }
+    if cluster.expected.is_some() && cluster.matches != Some(true) {
+        problems.push(format!("cluster: {}", cluster.detail));
     }
     if s3.reachable != Some(true) {
         problems.push(format!("S3 state backend: {}", s3.detail));
@@ -115,18 +134,56 @@ pub async fn run(g: &Globals, args: JsonFlag) -> anyhow::Result<u8> {
         ok: problems.is_empty(),
         env: env.to_string(),
         kube_context: context,
+        cluster,
         s3,
         tofu,
         tf_http,
         cache,
         problems,
     };
-    if args.json {
+    if json {
         ui::print_json(&report)?;
     } else {
         print_human(&report);
     }
     Ok(if report.ok { exit::OK } else { exit::ERROR })
+}
+
+/// The cluster behind the environment's context, compared with its `cluster_uid`.
+async fn cluster_check<W: World>(s: &Session<W>) -> ClusterCheck {
+    let (env, ctx) = (s.env.as_str(), s.environment.kube_context.as_str());
+    let expected = s.environment.cluster_uid.clone();
+    let observed = context::observe_uid(&s.world, &s.kubeconfig, ctx).await;
+    let uid = observed.as_ref().ok().cloned();
+    let (matches, detail) = match (&expected, &observed) {
+        (Some(want), _) => match context::judge(observed.clone(), want, env, ctx) {
+            Ok(d) => (Some(true), d),
+            Err(d) => (Some(false), d),
+        },
+        (None, Ok(uid)) => (
+            None,
+            format!(
+                "context `{ctx}` reaches the cluster whose `{}` UID is `{uid}`; environment `{env}` does not record it (`cluster_uid`)",
+                context::IDENTITY_NAMESPACE
+            ),
+        ),
+        (None, Err(why)) => {
+            (None, format!("cannot read `{}` through context `{ctx}`: {why}", context::IDENTITY_NAMESPACE))
+        }
+    };
+    let contract_line = match (&expected, &uid) {
+        (None, Some(uid)) => Some(format!("\"{env}\": {{ \"kube_context\": \"{ctx}\", \"cluster_uid\": \"{uid}\" }}")),
+        _ => None,
+    };
+    ClusterCheck {
+        context: ctx.to_string(),
+        kubeconfig: s.kubeconfig.iter().map(|p| p.display().to_string()).collect(),
+        uid,
+        expected,
+        matches,
+        detail,
+        contract_line,
+    }
 }
 
 fn mark(ok: bool) -> &'static str {
@@ -148,12 +205,25 @@ fn print_human(r: &Doctor) {
                 )
             },
         ],
+        vec![
+            "cluster".into(),
+            match r.cluster.matches {
+                Some(m) => mark(m),
+                None if r.cluster.uid.is_some() => "ok",
+                None => "warning",
+            }
+            .into(),
+            r.cluster.detail.clone(),
+        ],
         vec!["s3".into(), mark(r.s3.reachable == Some(true)).into(), r.s3.detail.clone()],
         vec![
             "tofu".into(),
-            mark(r.tofu.ok()).into(),
+            if r.tofu.ok() && r.tofu.warning.is_some() { "warning" } else { mark(r.tofu.ok()) }.into(),
             match (&r.tofu.path, &r.tofu.version) {
-                (Some(p), Some(v)) if r.tofu.status == "ok" => format!("{p} {v}"),
+                (Some(p), Some(v)) if r.tofu.status == "ok" => match &r.tofu.warning {
+                    Some(w) => format!("{p} {v}: {w}"),
+                    None => format!("{p} {v}"),
+                },
                 (Some(p), Some(v)) => format!("{p} {v} ({})", r.tofu.status),
                 (Some(p), None) => format!("{p}: {}", r.tofu.status),
                 _ => r.tofu.status.clone(),
@@ -172,8 +242,11 @@ fn print_human(r: &Doctor) {
             format!("{} set: compatibility-only, never passed to tofu", r.tf_http.join(", ")),
         ]);
     }
-    print!("{}", ui::table(&["check", "status", "detail"], &rows));
+    ui::out_raw(&ui::table(&["check", "status", "detail"], &rows));
+    if let Some(line) = &r.cluster.contract_line {
+        crate::outln!("record the cluster's identity in `stacks/contract.json` (`environments`):\n  {line}");
+    }
     if !r.ok {
-        println!("{} problem{}", r.problems.len(), if r.problems.len() == 1 { "" } else { "s" });
+        crate::outln!("{} problem{}", r.problems.len(), if r.problems.len() == 1 { "" } else { "s" });
     }
 }

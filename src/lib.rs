@@ -12,11 +12,24 @@ pub mod cli;
 pub mod context;
 pub mod contract;
 pub mod doctor;
+pub mod endpoint;
 pub mod exit;
+pub mod inputs;
 pub mod lane;
 pub mod lifecycle;
 pub mod nix;
 pub mod process;
+pub mod providers;
 pub mod s3state;
+pub mod scalesets;
+pub mod session;
+pub mod show;
+pub mod signals;
+pub mod sources;
+pub mod state;
 pub mod tofu;
 pub mod ui;
+pub mod variables;
+
+/// gf's version and the git revision it was built from (build.rs): `0.1.0 (1a2b3c4)`.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("GF_BUILD_REV"), ")");

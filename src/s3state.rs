@@ -13,10 +13,7 @@ use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_s3::primitives::DateTimeFormat;
 use serde::{Deserialize, Serialize};
 
-use crate::app::Globals;
 use crate::backend::{self, BackendError, S3Location};
-use crate::cli::StateArgs;
-use crate::{exit, ui};
 
 /// How long connecting to the S3 endpoint may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -103,11 +100,6 @@ impl S3Settings {
             _ => Err(S3StateError::Missing(missing)),
         }
     }
-
-    /// From the process environment.
-    pub fn from_env(default_region: &str) -> Result<Self, S3StateError> {
-        Self::from_lookup(|k| std::env::var(k).ok(), default_region)
-    }
 }
 
 /// One object read from the store.
@@ -129,6 +121,8 @@ pub trait ObjectStore: Send + Sync {
     fn get(&self, key: &str) -> impl Future<Output = Result<Option<Object>, S3StateError>> + Send;
     /// Whether the bucket answers.
     fn head_bucket(&self) -> impl Future<Output = Result<(), S3StateError>> + Send;
+    /// Delete the object at `key` (no error when it does not exist).
+    fn delete(&self, key: &str) -> impl Future<Output = Result<(), S3StateError>> + Send;
 }
 
 /// The real store: aws-sdk-s3 with a custom endpoint, path-style addressing and short timeouts.
@@ -229,6 +223,107 @@ impl ObjectStore for S3Store {
             .await
             .map(|_| ())
             .map_err(|e| self.request_error("", reason_of(&e)))
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), S3StateError> {
+        self.client
+            .delete_object()
+            .bucket(&self.location.bucket)
+            .key(key)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| self.request_error(key, reason_of(&e)))
+    }
+}
+
+impl<T: ObjectStore> ObjectStore for std::sync::Arc<T> {
+    fn location(&self) -> &S3Location {
+        (**self).location()
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Object>, S3StateError> {
+        (**self).get(key).await
+    }
+
+    async fn head_bucket(&self) -> Result<(), S3StateError> {
+        (**self).head_bucket().await
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), S3StateError> {
+        (**self).delete(key).await
+    }
+}
+
+/// An in-memory object store for unit tests: keys to bytes, with ETags from a counter.
+#[cfg(test)]
+#[derive(Debug, Default)]
+pub struct MemStore {
+    location: S3Location,
+    objects: std::sync::Mutex<std::collections::BTreeMap<String, Object>>,
+    counter: std::sync::atomic::AtomicU64,
+    /// When set, every request fails with this reason (an unreachable endpoint).
+    pub down: Option<String>,
+}
+
+#[cfg(test)]
+impl MemStore {
+    /// An empty store at `http://mem` bucket `b`.
+    pub fn new() -> Self {
+        Self {
+            location: S3Location { endpoint: "http://mem".into(), bucket: "b".into(), region: "r".into() },
+            ..Self::default()
+        }
+    }
+
+    /// A store whose every request fails with `reason` (an unreachable endpoint).
+    pub fn down(reason: &str) -> Self {
+        Self { down: Some(reason.to_string()), ..Self::new() }
+    }
+
+    /// Put `bytes` at `key`.
+    pub fn put(&self, key: &str, bytes: &[u8]) {
+        let n = self.counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let obj = Object { bytes: bytes.to_vec(), etag: Some(format!("etag-{n}")), last_modified: None };
+        if let Ok(mut m) = self.objects.lock() {
+            m.insert(key.to_string(), obj);
+        }
+    }
+
+    fn fail(&self, key: &str) -> Result<(), S3StateError> {
+        match &self.down {
+            Some(reason) => Err(S3StateError::Request {
+                endpoint: self.location.endpoint.clone(),
+                bucket: self.location.bucket.clone(),
+                key: key.to_string(),
+                reason: reason.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+impl ObjectStore for MemStore {
+    fn location(&self) -> &S3Location {
+        &self.location
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Object>, S3StateError> {
+        self.fail(key)?;
+        Ok(self.objects.lock().ok().and_then(|m| m.get(key).cloned()))
+    }
+
+    async fn head_bucket(&self) -> Result<(), S3StateError> {
+        self.fail("")
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), S3StateError> {
+        self.fail(key)?;
+        if let Ok(mut m) = self.objects.lock() {
+            m.remove(key);
+        }
+        Ok(())
     }
 }
 
@@ -358,7 +453,8 @@ pub async fn facts(store: &impl ObjectStore, key: &str) -> Result<StateFacts, S3
     Ok(f)
 }
 
-fn parse_lock(bytes: &[u8], last_modified: Option<String>) -> LockInfo {
+/// A lock object's facts (a lock that is not tofu's JSON is still a held lock).
+pub fn parse_lock(bytes: &[u8], last_modified: Option<String>) -> LockInfo {
     // A lock that is not tofu's JSON is still a held lock: report it with what is known.
     match serde_json::from_slice::<LockFile>(bytes) {
         Ok(l) => LockInfo {
@@ -380,55 +476,6 @@ fn parse_lock(bytes: &[u8], last_modified: Option<String>) -> LockInfo {
     }
 }
 
-/// `gf state`.
-pub async fn run(g: &Globals, args: StateArgs) -> anyhow::Result<u8> {
-    let c = g.contract()?;
-    let (env, environment) = c.env(g.env.as_deref())?;
-    let stack = c.stack(&args.stack)?;
-    let key = stack.state_key(env)?;
-    crate::context::ContextStatus::from_env(environment).report(env, "gf state");
-    let settings = S3Settings::from_env(&c.backend.region)?;
-    let store = S3Store::new(&settings);
-    let f = Box::pin(facts(&store, key)).await?;
-    if args.json {
-        let mut v = serde_json::to_value(&f)?;
-        if let Some(o) = v.as_object_mut() {
-            o.insert("stack".into(), stack.name.clone().into());
-            o.insert("env".into(), env.into());
-        }
-        ui::print_json(&v)?;
-        return Ok(exit::OK);
-    }
-    let dash = |o: Option<String>| o.unwrap_or_else(|| "-".into());
-    let mut rows = vec![
-        vec!["stack".into(), stack.name.clone()],
-        vec!["env".into(), env.to_string()],
-        vec!["object".into(), format!("s3://{}/{}", f.bucket, f.key)],
-        vec!["endpoint".into(), f.endpoint.clone()],
-        vec!["exists".into(), if f.exists { "yes".into() } else { "no (no state at this key)".into() }],
-    ];
-    if f.exists {
-        rows.extend([
-            vec!["serial".into(), dash(f.serial.map(|s| s.to_string()))],
-            vec!["lineage".into(), dash(f.lineage.clone())],
-            vec!["resources".into(), format!("{} ({} instances)", f.resources.unwrap_or(0), f.instances.unwrap_or(0))],
-            vec!["size".into(), dash(f.size.map(|s| format!("{s} bytes")))],
-            vec!["last modified".into(), dash(f.last_modified.clone())],
-            vec!["etag".into(), dash(f.etag.clone())],
-            vec!["written by".into(), dash(f.terraform_version.clone())],
-        ]);
-    }
-    rows.push(vec![
-        "lock".into(),
-        f.lock.as_ref().map_or_else(
-            || "none".into(),
-            |l| format!("held by {} ({}) since {}, id {}", l.who, l.operation, l.since, l.id),
-        ),
-    ]);
-    print!("{}", ui::table(&["fact", "value"], &rows));
-    Ok(exit::OK)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -439,9 +486,13 @@ mod tests {
         for v in ["TOFU_BACKEND_S3_ENDPOINT", "TOFU_BACKEND_S3_BUCKET", "TOFU_BACKEND_S3_ACCESS_KEY"] {
             assert!(err.contains(v), "{err}");
         }
-        let s = S3Settings::from_lookup(|k| Some(format!("SENTINEL-{k}")), "r").unwrap();
+        let s = S3Settings::from_lookup(
+            |k| Some(if k == "TOFU_BACKEND_S3_BUCKET" { "gf-state".into() } else { format!("SENTINEL-{k}") }),
+            "r",
+        )
+        .unwrap();
         assert!(!format!("{s:?}").contains("SENTINEL-TOFU_BACKEND_S3_SECRET_KEY"));
-        let err = S3Settings::from_lookup(|k| (k != "TOFU_BACKEND_S3_SECRET_KEY").then(|| "v".into()), "r");
+        let err = S3Settings::from_lookup(|k| (k != "TOFU_BACKEND_S3_SECRET_KEY").then(|| "vvv".into()), "r");
         assert_eq!(err.unwrap_err().to_string(), "the S3 state backend needs `TOFU_BACKEND_S3_SECRET_KEY`: not set");
     }
 

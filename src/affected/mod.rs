@@ -391,11 +391,6 @@ impl Report {
     }
 }
 
-/// The `--json` document of a failure: `ok: false` and the message.
-pub fn error_json(opts: &Options, err: &dyn std::fmt::Display) -> serde_json::Value {
-    serde_json::json!({ "ok": false, "base": opts.base, "head": opts.head, "error": err.to_string() })
-}
-
 fn short(commit: &str) -> &str {
     commit.get(..12).unwrap_or(commit)
 }

@@ -8,6 +8,7 @@ use hcl_edit::Span as _;
 use hcl_edit::expr::Expression;
 
 use crate::contract::Finding;
+use crate::sources;
 
 use super::AffectedError;
 use super::git::{Git, TreeFile};
@@ -172,7 +173,7 @@ fn parse_all(files: &[&TreeFile], blobs: &[&[u8]]) -> Vec<(Vec<Call>, Vec<Findin
 
 /// Whether a source string names a local path (OpenTofu's rule: it starts with `./` or `../`).
 fn is_local(source: &str) -> bool {
-    source.starts_with("./") || source.starts_with("../") || source == "." || source == ".."
+    source.starts_with("./") || source.starts_with("../")
 }
 
 /// The local module calls of one file; what cannot be read or followed becomes a warning.
@@ -207,35 +208,29 @@ fn hcl_calls(file: &str, text: &str, warnings: &mut Vec<Finding>) -> Vec<Call> {
             return Vec::new();
         }
     };
-    let line_of = |span: Option<std::ops::Range<usize>>| {
-        span.map_or(1, |r| text[..r.start.min(text.len())].bytes().filter(|b| *b == b'\n').count() + 1)
-    };
-    let mut calls = Vec::new();
+    // The sources that are not plain strings: OpenTofu allows static variables there, gf cannot
+    // evaluate them.
     for block in body.get_blocks("module") {
         let Some(attr) = block.body.get_attribute("source") else { continue };
-        let line = line_of(attr.span());
-        match &attr.value {
-            Expression::String(s) => {
-                if is_local(s.value()) {
-                    calls.push(Call { source: s.value().clone(), file: file.to_string(), line });
-                }
-            }
-            other => {
-                let src = other.span().and_then(|r| text.get(r)).unwrap_or("?").trim().to_string();
-                let literal = src.trim_start_matches('"');
-                // OpenTofu allows static variables in `source`; gf cannot evaluate them.
-                if is_local(literal) || !src.starts_with('"') {
-                    warnings.push(Finding::warning(
-                        "module-source-expression",
-                        Some(file),
-                        Some(line),
-                        format!("module source `{src}` is not a plain string: not followed"),
-                    ));
-                }
-            }
+        if matches!(attr.value, Expression::String(_)) {
+            continue;
+        }
+        let src = attr.value.span().and_then(|r| text.get(r)).unwrap_or("?").trim().to_string();
+        if is_local(src.trim_start_matches('"')) || !src.starts_with('"') {
+            warnings.push(Finding::warning(
+                "module-source-expression",
+                Some(file),
+                Some(sources::line_at(text, attr.span().map_or(0, |r| r.start))),
+                format!("module source `{src}` is not a plain string: not followed"),
+            ));
         }
     }
-    calls
+    // The literal local sources, read as `gf check` reads them.
+    let parsed = sources::SourceFile { path: file.into(), rel: file.to_string(), text: text.to_string(), body };
+    sources::local_sources(&parsed)
+        .into_iter()
+        .map(|(source, line)| Call { source, file: file.to_string(), line: line.unwrap_or(1) })
+        .collect()
 }
 
 /// `module` in OpenTofu's JSON syntax: `{"module": {"name": {"source": …}}}`, where each level

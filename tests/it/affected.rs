@@ -145,20 +145,23 @@ fn a_stack_file_selects_that_stack_only() {
 #[test]
 fn a_module_of_a_module_selects_the_stack_through_the_chain_and_cycles_end() {
     let r = GitRepo::new();
-    r.append("modules/app/labels/main.tf", "\n# a new label\n");
+    r.append("stacks/modules/app/labels/main.tf", "\n# a new label\n");
     r.commit_all("labels");
     let v = r.json("HEAD~1", &[]);
-    assert_eq!(summary(&v), [s("beta", &["module modules/app/labels"])]);
+    assert_eq!(summary(&v), [s("beta", &["module stacks/modules/app/labels"])]);
     assert_eq!(
         v["stacks"][0]["reasons"][0],
-        json!({ "kind": "module", "path": "modules/app/labels", "via": ["modules/app"], "files": ["modules/app/labels/main.tf"] })
+        json!({ "kind": "module", "path": "stacks/modules/app/labels", "via": ["stacks/modules/app"], "files": ["stacks/modules/app/labels/main.tf"] })
     );
-    r.affected(&["--base", "HEAD~1"]).run().code(0).stdout_has("module `modules/app/labels` via `modules/app`");
+    r.affected(&["--base", "HEAD~1"])
+        .run()
+        .code(0)
+        .stdout_has("module `stacks/modules/app/labels` via `stacks/modules/app`");
 
     // A file beside the module's sources (a template it reads) counts too.
-    r.write("modules/net/templates/cidr.tpl", "${cidr}\n");
+    r.write("stacks/modules/net/templates/cidr.tpl", "${cidr}\n");
     r.commit_all("net template");
-    assert_eq!(summary(&r.json("HEAD~1", &[])), [s("alpha", &["module modules/net"])]);
+    assert_eq!(summary(&r.json("HEAD~1", &[])), [s("alpha", &["module stacks/modules/net"])]);
 }
 
 #[test]
@@ -221,12 +224,16 @@ fn a_readme_change_selects_nothing_in_every_form() {
 #[test]
 fn with_dependents_follows_depends_on_transitively() {
     let r = GitRepo::new();
-    r.append("modules/net/main.tf", "\n# wider\n");
+    r.append("stacks/modules/net/main.tf", "\n# wider\n");
     r.commit_all("net");
-    assert_eq!(summary(&r.json("HEAD~1", &[])), [s("alpha", &["module modules/net"])]);
+    assert_eq!(summary(&r.json("HEAD~1", &[])), [s("alpha", &["module stacks/modules/net"])]);
     assert_eq!(
         summary(&r.json("HEAD~1", &["--with-dependents"])),
-        [s("alpha", &["module modules/net"]), s("beta", &["dependency alpha"]), s("gamma", &["dependency beta"])]
+        [
+            s("alpha", &["module stacks/modules/net"]),
+            s("beta", &["dependency alpha"]),
+            s("gamma", &["dependency beta"])
+        ]
     );
     // A stack affected by its own change and by its dependency names both.
     r.append("stacks/gamma/main.tf", "\n");
@@ -234,7 +241,7 @@ fn with_dependents_follows_depends_on_transitively() {
     assert_eq!(
         summary(&r.json("HEAD~2", &["--with-dependents"])),
         [
-            s("alpha", &["module modules/net"]),
+            s("alpha", &["module stacks/modules/net"]),
             s("beta", &["dependency alpha"]),
             s("gamma", &["stack", "dependency beta"])
         ]
@@ -280,7 +287,7 @@ fn unknown_and_dangerous_refs_exit_1_with_a_json_document() {
     run.code(1);
     let v = run.json();
     assert_eq!(v["ok"], false);
-    assert_eq!(v["base"], "no-such-branch");
+    assert_eq!(v["exit"], 1);
     let err = v["error"].as_str().unwrap();
     assert!(err.contains("unknown revision `no-such-branch` (`--base`)"), "{err}");
     run.stderr_has("unknown revision `no-such-branch`");
@@ -347,11 +354,11 @@ fn a_moved_file_selects_the_stack_it_left_whatever_the_git_config() {
          [core]\n\tquotepath = true\n[color]\n\tui = always\n[log]\n\tshowSignature = true\n",
     )
     .unwrap();
-    r.git(&["mv", "stacks/gamma/files/values.yaml", "modules/values.yaml"]);
+    r.git(&["mv", "stacks/gamma/files/values.yaml", "stacks/modules/values.yaml"]);
     r.commit_all("move");
     let v = r.json("HEAD~1", &[]);
     assert_eq!(summary(&v), [s("gamma", &["stack"])]);
-    assert_eq!(v["changed_files"], json!(["modules/values.yaml", "stacks/gamma/files/values.yaml"]));
+    assert_eq!(v["changed_files"], json!(["stacks/gamma/files/values.yaml", "stacks/modules/values.yaml"]));
     // From a subfolder too (`diff.relative` would otherwise cut paths to the working directory).
     let v = r.affected(&["--base", "HEAD~1", "--json"]).cwd(&r.path().join("stacks/alpha")).run().code(0).json();
     assert_eq!(summary(&v), [s("gamma", &["stack"])]);
@@ -366,33 +373,33 @@ fn non_utf8_paths_are_matched_as_bytes() {
         std::path::PathBuf::from(OsStr::from_bytes(&b))
     };
     r.write(name("stacks/gamma/files/"), "latin-1\n");
-    r.write(name("modules/net/"), "latin-1\n");
+    r.write(name("stacks/modules/net/"), "latin-1\n");
     r.commit_all("latin-1 names");
     let v = r.json("HEAD~1", &[]);
-    assert_eq!(summary(&v), [s("alpha", &["module modules/net"]), s("gamma", &["stack"])]);
-    assert_eq!(v["changed_files"], json!(["modules/net/caf\u{fffd}.txt", "stacks/gamma/files/caf\u{fffd}.txt"]));
+    assert_eq!(summary(&v), [s("alpha", &["module stacks/modules/net"]), s("gamma", &["stack"])]);
+    assert_eq!(v["changed_files"], json!(["stacks/gamma/files/caf\u{fffd}.txt", "stacks/modules/net/caf\u{fffd}.txt"]));
 }
 
 #[test]
 fn the_module_graph_is_read_at_head_not_from_the_working_tree() {
     let r = GitRepo::new();
-    r.append("modules/net/main.tf", "\n");
+    r.append("stacks/modules/net/main.tf", "\n");
     r.commit_all("net");
-    // Uncommitted: beta stops calling `modules/app` and calls `modules/net`. Not part of HEAD.
-    r.write("stacks/beta/main.tf", "module \"net\" {\n  source = \"../../modules/net\"\n}\n");
-    assert_eq!(summary(&r.json("HEAD~1", &[])), [s("alpha", &["module modules/net"])]);
+    // Uncommitted: beta stops calling `stacks/modules/app` and calls `stacks/modules/net`. Not part of HEAD.
+    r.write("stacks/beta/main.tf", "module \"net\" {\n  source = \"../modules/net\"\n}\n");
+    assert_eq!(summary(&r.json("HEAD~1", &[])), [s("alpha", &["module stacks/modules/net"])]);
     // Once committed, the next change to the module selects beta as well.
     r.commit_all("beta calls net");
-    r.append("modules/net/main.tf", "\n");
+    r.append("stacks/modules/net/main.tf", "\n");
     r.commit_all("net again");
     assert_eq!(
         summary(&r.json("HEAD~1", &[])),
-        [s("alpha", &["module modules/net"]), s("beta", &["module modules/net"])]
+        [s("alpha", &["module stacks/modules/net"]), s("beta", &["module stacks/modules/net"])]
     );
-    // `--head` an older commit: the graph of that commit (beta still on `modules/app`).
+    // `--head` an older commit: the graph of that commit (beta still on `stacks/modules/app`).
     assert_eq!(
         summary(&r.affected(&["--base", "HEAD~3", "--head", "HEAD~2", "--json"]).run().code(0).json()),
-        [s("alpha", &["module modules/net"])]
+        [s("alpha", &["module stacks/modules/net"])]
     );
 }
 
@@ -429,16 +436,16 @@ fn a_root_below_the_git_toplevel_sees_only_its_own_files() {
     let r = GitRepo::new();
     // The whole fixture moves into `infra/`; a decoy `stacks/gamma/` stays at the top.
     std::fs::create_dir(r.path().join("infra")).unwrap();
-    for p in ["stacks", "modules", "nix", "flake.lock"] {
+    for p in ["stacks", "nix", "flake.lock"] {
         r.git(&["mv", p, &format!("infra/{p}")]);
     }
     r.commit_all("into infra/");
     r.append("infra/stacks/gamma/main.tf", "\n");
-    r.append("infra/modules/app/main.tf", "\n");
+    r.append("infra/stacks/modules/app/main.tf", "\n");
     r.write("stacks/gamma/decoy.tf", "\n");
     r.write("flake.lock", "{}\n");
     r.commit_all("infra and decoys");
     let v = r.affected(&["--base", "HEAD~1", "--json"]).arg("-C").arg(r.path().join("infra")).run().code(0).json();
-    assert_eq!(summary(&v), [s("beta", &["module modules/app"]), s("gamma", &["stack"])]);
-    assert_eq!(v["changed_files"], json!(["modules/app/main.tf", "stacks/gamma/main.tf"]));
+    assert_eq!(summary(&v), [s("beta", &["module stacks/modules/app"]), s("gamma", &["stack"])]);
+    assert_eq!(v["changed_files"], json!(["stacks/gamma/main.tf", "stacks/modules/app/main.tf"]));
 }

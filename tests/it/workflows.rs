@@ -803,9 +803,10 @@ fn a_pull_request_changing_arc_paths_plans_arc_runners() {
     git(&["add", "-A"]);
     git(&["commit", "-q", "-m", "main"]);
     git(&["checkout", "-q", "-b", "arc-change"]);
-    let versions = repo.join("stacks/arc-runners/versions.tf");
-    let text = std::fs::read_to_string(&versions).unwrap();
-    std::fs::write(&versions, format!("{text}\n# a change to the ARC stack\n")).unwrap();
+    // The ARC scale sets are data in the stack's folder: a cap change is an ARC change.
+    let sets = repo.join(SCALE_SETS);
+    let text = std::fs::read_to_string(&sets).unwrap();
+    std::fs::write(&sets, text.replacen("\"max_runners\": ", "\"max_runners\":  ", 1)).unwrap();
     git(&["commit", "-q", "-am", "arc"]);
     let run = crate::harness::gf()
         .root(repo)
