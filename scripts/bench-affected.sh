@@ -4,7 +4,8 @@
 # each of three changes — a module of a module used by a tenth of the stacks, one stack's file,
 # `flake.lock` (every stack) — `gf affected --base HEAD~1 --json` against `git diff --name-only
 # HEAD~1 HEAD` alone, interleaved in the same run: median wall time of RUNS (default 11), the ratio
-# of the medians, and gf's peak RSS (targets: under 200 ms, under 50 MB).
+# of the medians, gf's CPU time (user + system, its git children included: what a busy machine
+# cannot inflate) and its peak RSS (targets: under 200 ms, under 50 MB).
 # Uses the release build (or GF_BIN); needs git and python3 only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,8 +19,8 @@ export GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1
 export GIT_AUTHOR_NAME=bench GIT_AUTHOR_EMAIL=bench@example.invalid
 export GIT_COMMITTER_NAME=bench GIT_COMMITTER_EMAIL=bench@example.invalid
 
-# The repository: STACKS stacks, each calling its family's module `modules/fam<k>` (100
-# families) and `modules/common`; each family module calls `./inner`, which calls `./leaf`
+# The repository: STACKS stacks, each calling its family's module `stacks/modules/fam<k>` (100
+# families) and `stacks/modules/common`; each family module calls `./inner`, which calls `./leaf`
 # and `../../common` (a module of a module of a module, and shared folders reached many ways).
 python3 - "$WORK/src" "$STACKS" "$PWD/tests/fixtures/lifecycle/contract.json" <<'EOF'
 import json, os, shutil, sys
@@ -33,12 +34,12 @@ os.makedirs(os.path.join(root, "stacks"))
 shutil.copy(contract, os.path.join(root, "stacks/contract.json"))
 write("flake.lock", '{ "nodes": { "root": {} }, "root": "root", "version": 7 }\n')
 write("README.md", "# benchmark repository\n")
-write("modules/common/main.tf", 'variable "name" {\n  type = string\n}\n\noutput "labels" {\n  value = { app = var.name }\n}\n')
+write("stacks/modules/common/main.tf", 'variable "name" {\n  type = string\n}\n\noutput "labels" {\n  value = { app = var.name }\n}\n')
 families = 100
 for k in range(families):
-    write(f"modules/fam{k}/main.tf", f'module "inner" {{\n  source = "./inner"\n  name   = "fam{k}"\n}}\n\nvariable "name" {{\n  type = string\n}}\n')
-    write(f"modules/fam{k}/inner/main.tf", 'module "leaf" {\n  source = "./leaf"\n}\n\nmodule "common" {\n  source = "../../common"\n  name   = var.name\n}\n\nvariable "name" {\n  type = string\n}\n')
-    write(f"modules/fam{k}/inner/leaf/main.tf", 'output "size" {\n  value = 3\n}\n')
+    write(f"stacks/modules/fam{k}/main.tf", f'module "inner" {{\n  source = "./inner"\n  name   = "fam{k}"\n}}\n\nvariable "name" {{\n  type = string\n}}\n')
+    write(f"stacks/modules/fam{k}/inner/main.tf", 'module "leaf" {\n  source = "./leaf"\n}\n\nmodule "common" {\n  source = "../../common"\n  name   = var.name\n}\n\nvariable "name" {\n  type = string\n}\n')
+    write(f"stacks/modules/fam{k}/inner/leaf/main.tf", 'output "size" {\n  value = 3\n}\n')
 for i in range(n):
     s = f"s{i:04d}"
     deps = [f"s{(i - 1) // 2:04d}"] if i else []
@@ -47,7 +48,7 @@ for i in range(n):
         "depends_on": deps, "state_keys": {"dev": f"bench/{s}/terraform.tfstate"},
         "apply": "operator", "requires_cache": False}, indent=2) + "\n")
     write(f"stacks/{s}/versions.tf", 'terraform {\n  required_version = ">= 1.10.0"\n\n  backend "s3" {}\n}\n')
-    write(f"stacks/{s}/main.tf", f'module "family" {{\n  source = "../../modules/fam{i % families}"\n  name   = "{s}"\n}}\n\nmodule "common" {{\n  source = "../../modules/common"\n  name   = "{s}"\n}}\n\nresource "terraform_data" "marker" {{\n  input = "{s}"\n}}\n')
+    write(f"stacks/{s}/main.tf", f'module "family" {{\n  source = "../modules/fam{i % families}"\n  name   = "{s}"\n}}\n\nmodule "common" {{\n  source = "../modules/common"\n  name   = "{s}"\n}}\n\nresource "terraform_data" "marker" {{\n  input = "{s}"\n}}\n')
 EOF
 git -C "$WORK/src" init -q -b main
 git -C "$WORK/src" add -A
@@ -56,7 +57,7 @@ change() { # change <message> <file> : append a line to <file> and commit it
   echo "# $1" >>"$WORK/src/$2"
   git -C "$WORK/src" commit -q -am "$1"
 }
-change "leaf module" modules/fam7/inner/leaf/main.tf
+change "leaf module" stacks/modules/fam7/inner/leaf/main.tf
 change "one stack" stacks/s0500/main.tf
 change "pins" flake.lock
 git clone -q --no-local "$WORK/src" "$WORK/repo"
@@ -77,7 +78,7 @@ def run(argv):
     wall = time.perf_counter() - t0
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"{argv} failed")
-    return wall, usage.ru_maxrss / 1024
+    return wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
 
 def peak_of(argv):
     """gf's own peak RSS (MB) from GNU time, whose own footprint is a few MB; else None."""
@@ -87,7 +88,7 @@ def peak_of(argv):
     return int(r.stderr.strip().splitlines()[-1]) / 1024
 
 print(f"gf affected, {stacks} stacks, {os.cpu_count()} cores, {runs} runs each (median)")
-print(f"{'change (HEAD~1..HEAD)':34} {'affected':>8} {'gf ms':>8} {'git diff ms':>12} {'ratio':>7} {'gf peak MB':>11}")
+print(f"{'change (HEAD~1..HEAD)':34} {'affected':>8} {'gf ms':>8} {'gf cpu ms':>10} {'git diff ms':>12} {'ratio':>7} {'gf peak MB':>11}")
 if not os.path.exists("/usr/bin/time"):
     print("(no /usr/bin/time: peaks are upper bounds, the spawning Python's size included)")
 for label, rev in [("module of a module (fam7 leaf)", "HEAD~2"), ("one stack file (s0500)", "HEAD~1"), ("flake.lock (every stack)", "HEAD")]:
@@ -95,14 +96,15 @@ for label, rev in [("module of a module (fam7 leaf)", "HEAD~2"), ("one stack fil
     git_argv = ["git", "-C", repo, "diff", "--name-only", f"{rev}~1", rev]
     out = subprocess.run(gf_argv, cwd=repo, check=True, capture_output=True).stdout  # warm-up, and the answer
     run(git_argv)
-    g, d, peak = [], [], 0.0
+    g, d, cpu, peak = [], [], [], 0.0
     for _ in range(runs):
-        w, rss = run(gf_argv); g.append(w); peak = max(peak, rss)
-        w, _ = run(git_argv); d.append(w)
+        w, rss, c = run(gf_argv); g.append(w); cpu.append(c); peak = max(peak, rss)
+        w, _, _ = run(git_argv); d.append(w)
     n = len(json.loads(out)["stacks"])
     own = [peak_of(gf_argv) for _ in range(3)]
     if own[0] is not None:
         peak = max(own)
     gm, dm = statistics.median(g), statistics.median(d)
-    print(f"{label:34} {n:8d} {gm * 1000:8.1f} {dm * 1000:12.1f} {gm / dm:7.1f} {peak:11.1f}")
+    cm = statistics.median(cpu)
+    print(f"{label:34} {n:8d} {gm * 1000:8.1f} {cm * 1000:10.1f} {dm * 1000:12.1f} {gm / dm:7.1f} {peak:11.1f}")
 EOF

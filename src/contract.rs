@@ -414,12 +414,13 @@ impl Contract {
         let entries = std::fs::read_dir(&stacks_dir)
             .map_err(|source| ContractError::Read { path: stacks_dir.clone(), source })?;
         let mut refused = Vec::new();
+        let resolved = checks::Resolved::new(root);
         for entry in entries {
             let entry = entry.map_err(|source| ContractError::Read { path: stacks_dir.clone(), source })?;
             let path = entry.path();
             if path.join(MANIFEST_FILE).is_file() {
                 let folder = entry.file_name().to_string_lossy().into_owned();
-                if let Some(f) = checks::outside_root(root, &folder, &path) {
+                if let Some(f) = checks::outside_root(&resolved, &folder, &path) {
                     findings.push(f);
                     refused.push(folder);
                     continue;

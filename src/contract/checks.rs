@@ -2,7 +2,7 @@
 //! naming the file (and line where there is one).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::rules::{ENV_NAME_PATTERN, LOCK_SUFFIX, env_name_problem, hidden_char, key_problem, shown};
 use super::{CONTRACT_FILE, ContractFile, Finding, Stack, line_of_key, line_of_member, read_lossy, suggest};
@@ -276,11 +276,29 @@ fn check_state_keys<'a>(
     }
 }
 
+/// The repository root and its `stacks/` folder with every symlink resolved, once per load (a
+/// thousand stack folders would otherwise resolve the same root a thousand times).
+pub(super) struct Resolved {
+    root: Result<PathBuf, String>,
+    stacks: Option<PathBuf>,
+}
+
+impl Resolved {
+    /// Resolve `root` and `root/stacks`.
+    pub(super) fn new(root: &Path) -> Self {
+        Self { root: root.canonicalize().map_err(|e| e.to_string()), stacks: root.join("stacks").canonicalize().ok() }
+    }
+}
+
+fn is_symlink(p: &Path) -> bool {
+    p.symlink_metadata().is_ok_and(|m| m.file_type().is_symlink())
+}
+
 /// A finding when the stack folder `stacks/<folder>` (at `path`) or its manifest resolves outside
 /// the repository (a symlink): such a folder is refused, never read.
-pub(super) fn outside_root(root: &Path, folder: &str, path: &Path) -> Option<Finding> {
+pub(super) fn outside_root(resolved: &Resolved, folder: &str, path: &Path) -> Option<Finding> {
     let rel = format!("stacks/{folder}");
-    let root = match root.canonicalize() {
+    let root = match &resolved.root {
         Ok(r) => r,
         Err(e) => {
             return Some(Finding::error(
@@ -291,7 +309,16 @@ pub(super) fn outside_root(root: &Path, folder: &str, path: &Path) -> Option<Fin
             ));
         }
     };
-    for p in [path.to_path_buf(), path.join(super::MANIFEST_FILE)] {
+    let manifest = path.join(super::MANIFEST_FILE);
+    // Neither the folder nor its manifest a symlink: they resolve to the resolved `stacks/` plus
+    // their names, without walking the path again.
+    if let Some(stacks) = &resolved.stacks
+        && !is_symlink(path)
+        && !is_symlink(&manifest)
+    {
+        return if stacks.starts_with(root) { None } else { outside(&rel, &rel, stacks, root) };
+    }
+    for p in [path.to_path_buf(), manifest] {
         let resolved = match p.canonicalize() {
             Ok(r) => r,
             Err(e) => {
@@ -303,19 +330,23 @@ pub(super) fn outside_root(root: &Path, folder: &str, path: &Path) -> Option<Fin
                 ));
             }
         };
-        if !resolved.starts_with(&root) {
+        if !resolved.starts_with(root) {
             let what = if p == path { rel.clone() } else { format!("{rel}/{}", super::MANIFEST_FILE) };
-            return Some(Finding::error(
-                "stack-outside-repository",
-                Some(&rel),
-                None,
-                format!(
-                    "`{what}` resolves to `{}`, outside the repository `{}`: refused, not followed",
-                    resolved.display(),
-                    root.display()
-                ),
-            ));
+            return outside(&rel, &what, &resolved, root);
         }
     }
     None
+}
+
+fn outside(rel: &str, what: &str, resolved: &Path, root: &Path) -> Option<Finding> {
+    Some(Finding::error(
+        "stack-outside-repository",
+        Some(rel),
+        None,
+        format!(
+            "`{what}` resolves to `{}`, outside the repository `{}`: refused, not followed",
+            resolved.display(),
+            root.display()
+        ),
+    ))
 }
