@@ -316,7 +316,7 @@ pub(super) fn outside_root(resolved: &Resolved, folder: &str, path: &Path) -> Op
         && !is_symlink(path)
         && !is_symlink(&manifest)
     {
-        return if stacks.starts_with(root) { None } else { outside(&rel, &rel, stacks, root) };
+        return if stacks.starts_with(root) { None } else { Some(outside(&rel, &rel, stacks, root)) };
     }
     for p in [path.to_path_buf(), manifest] {
         let resolved = match p.canonicalize() {
@@ -332,14 +332,14 @@ pub(super) fn outside_root(resolved: &Resolved, folder: &str, path: &Path) -> Op
         };
         if !resolved.starts_with(root) {
             let what = if p == path { rel.clone() } else { format!("{rel}/{}", super::MANIFEST_FILE) };
-            return outside(&rel, &what, &resolved, root);
+            return Some(outside(&rel, &what, &resolved, root));
         }
     }
     None
 }
 
-fn outside(rel: &str, what: &str, resolved: &Path, root: &Path) -> Option<Finding> {
-    Some(Finding::error(
+fn outside(rel: &str, what: &str, resolved: &Path, root: &Path) -> Finding {
+    Finding::error(
         "stack-outside-repository",
         Some(rel),
         None,
@@ -348,5 +348,5 @@ fn outside(rel: &str, what: &str, resolved: &Path, root: &Path) -> Option<Findin
             resolved.display(),
             root.display()
         ),
-    ))
+    )
 }
