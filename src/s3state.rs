@@ -44,6 +44,19 @@ pub enum S3StateError {
         /// What went wrong.
         reason: String,
     },
+    /// A conditional write or delete found the object not as required (HTTP 412): it exists for a
+    /// create, or its ETag differs for an overwrite or a delete.
+    #[error("`s3://{bucket}/{key}` at `{endpoint}`: {condition} did not hold (HTTP 412): the object changed")]
+    PreconditionFailed {
+        /// Endpoint URL.
+        endpoint: String,
+        /// Bucket.
+        bucket: String,
+        /// Object key.
+        key: String,
+        /// The condition, e.g. `If-None-Match: *`.
+        condition: String,
+    },
     /// The state object is not a state file.
     #[error("`s3://{bucket}/{key}` is not a tofu state file: {reason}")]
     BadState {
@@ -121,6 +134,26 @@ pub struct Object {
     pub last_modified: Option<String>,
 }
 
+/// When a write may land (S3 conditional writes; a failed condition is
+/// [`S3StateError::PreconditionFailed`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Precondition {
+    /// Only if no object exists at the key (`If-None-Match: *`): how tofu takes `<key>.tflock`.
+    Absent,
+    /// Only if the object's ETag is this one (`If-Match`): an overwrite of exactly what was read.
+    Etag(String),
+}
+
+impl Precondition {
+    /// The header as sent, for messages.
+    pub fn header(&self) -> String {
+        match self {
+            Self::Absent => "`If-None-Match: *`".into(),
+            Self::Etag(e) => format!("`If-Match: \"{e}\"`"),
+        }
+    }
+}
+
 /// The seam between gf and an S3-compatible store.
 pub trait ObjectStore: Send + Sync {
     /// `endpoint` and bucket, for messages.
@@ -129,6 +162,17 @@ pub trait ObjectStore: Send + Sync {
     fn get(&self, key: &str) -> impl Future<Output = Result<Option<Object>, S3StateError>> + Send;
     /// Whether the bucket answers.
     fn head_bucket(&self) -> impl Future<Output = Result<(), S3StateError>> + Send;
+    /// Write `bytes` (`application/json`) at `key` if `condition` holds; the new ETag when the
+    /// store sends one.
+    fn put(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        condition: &Precondition,
+    ) -> impl Future<Output = Result<Option<String>, S3StateError>> + Send;
+    /// Delete the object at `key` (absent is no error, as in S3); with `if_match`, only while its
+    /// ETag is that one (`If-Match`: a lock shown to the operator is the lock deleted).
+    fn delete(&self, key: &str, if_match: Option<&str>) -> impl Future<Output = Result<(), S3StateError>> + Send;
 }
 
 /// The real store: aws-sdk-s3 with a custom endpoint, path-style addressing and short timeouts.
@@ -155,6 +199,9 @@ impl S3Store {
             .force_path_style(true)
             .credentials_provider(creds)
             .retry_config(RetryConfig::standard().with_max_attempts(2))
+            // As tofu's `skip_s3_checksum = true`: no aws-chunked trailing checksums on writes,
+            // which S3-compatible stores (RustFS, older MinIO) may not speak.
+            .request_checksum_calculation(aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired)
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(CONNECT_TIMEOUT)
@@ -164,6 +211,15 @@ impl S3Store {
             )
             .build();
         Self { client: aws_sdk_s3::Client::from_conf(config), location: settings.location.clone() }
+    }
+
+    fn precondition_failed(&self, key: &str, condition: String) -> S3StateError {
+        S3StateError::PreconditionFailed {
+            endpoint: self.location.endpoint.clone(),
+            bucket: self.location.bucket.clone(),
+            key: key.to_string(),
+            condition,
+        }
     }
 
     fn request_error(&self, key: &str, reason: String) -> S3StateError {
@@ -230,6 +286,46 @@ impl ObjectStore for S3Store {
             .map(|_| ())
             .map_err(|e| self.request_error("", reason_of(&e)))
     }
+
+    async fn put(&self, key: &str, bytes: Vec<u8>, condition: &Precondition) -> Result<Option<String>, S3StateError> {
+        let req = self
+            .client
+            .put_object()
+            .bucket(&self.location.bucket)
+            .key(key)
+            .content_type("application/json")
+            .body(bytes.into());
+        let req = match condition {
+            Precondition::Absent => req.if_none_match("*"),
+            Precondition::Etag(etag) => req.if_match(format!("\"{etag}\"")),
+        };
+        match req.send().await {
+            Ok(out) => Ok(out.e_tag().map(|t| t.trim_matches('"').to_string())),
+            Err(e) if status_of(&e) == Some(412) => Err(self.precondition_failed(key, condition.header())),
+            Err(e) => Err(self.request_error(key, reason_of(&e))),
+        }
+    }
+
+    async fn delete(&self, key: &str, if_match: Option<&str>) -> Result<(), S3StateError> {
+        let req = self.client.delete_object().bucket(&self.location.bucket).key(key);
+        let req = match if_match {
+            Some(etag) => req.if_match(format!("\"{etag}\"")),
+            None => req,
+        };
+        match req.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if status_of(&e) == Some(412) => {
+                Err(self
+                    .precondition_failed(key, Precondition::Etag(if_match.unwrap_or_default().to_string()).header()))
+            }
+            Err(e) => Err(self.request_error(key, reason_of(&e))),
+        }
+    }
+}
+
+/// The HTTP status of a service error (412 for a failed condition), `None` without an answer.
+fn status_of<E>(e: &aws_sdk_s3::error::SdkError<E>) -> Option<u16> {
+    e.raw_response().map(|r| r.status().as_u16())
 }
 
 /// The lock tofu holds while it writes state (`<key>.tflock`, written with `If-None-Match: *`).
@@ -427,6 +523,146 @@ pub async fn run(g: &Globals, args: StateArgs) -> anyhow::Result<u8> {
     ]);
     print!("{}", ui::table(&["fact", "value"], &rows));
     Ok(exit::OK)
+}
+
+/// An in-memory [`ObjectStore`] for unit tests: conditional writes as S3 does them, every call
+/// recorded in order, failures injectable per key.
+#[cfg(test)]
+pub mod memory {
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+
+    use super::{Object, ObjectStore, Precondition, S3Location, S3StateError};
+
+    /// The store.
+    pub struct MemoryStore {
+        location: S3Location,
+        /// Objects by key.
+        pub objects: Mutex<BTreeMap<String, Object>>,
+        /// `get k`, `put k`, `delete k`, in order.
+        pub calls: Mutex<Vec<String>>,
+        /// Keys whose writes fail with a request error.
+        pub failing_puts: Mutex<Vec<String>>,
+        /// Keys whose reads fail with a request error.
+        pub failing_gets: Mutex<Vec<String>>,
+        /// After a put to this key, its bytes are replaced by these (a store that corrupts).
+        pub tamper: Mutex<Option<(String, Vec<u8>)>>,
+        etags: Mutex<u64>,
+    }
+
+    impl Default for MemoryStore {
+        fn default() -> Self {
+            Self {
+                location: S3Location {
+                    endpoint: "http://s3.test".into(),
+                    bucket: "gf-state".into(),
+                    region: "us-east-1".into(),
+                },
+                objects: Mutex::default(),
+                calls: Mutex::default(),
+                failing_puts: Mutex::default(),
+                failing_gets: Mutex::default(),
+                tamper: Mutex::default(),
+                etags: Mutex::new(0),
+            }
+        }
+    }
+
+    impl MemoryStore {
+        fn fail(&self, key: &str) -> S3StateError {
+            S3StateError::Request {
+                endpoint: self.location.endpoint.clone(),
+                bucket: self.location.bucket.clone(),
+                key: key.into(),
+                reason: "injected failure".into(),
+            }
+        }
+
+        fn failed(&self, key: &str, condition: &Precondition) -> S3StateError {
+            S3StateError::PreconditionFailed {
+                endpoint: self.location.endpoint.clone(),
+                bucket: self.location.bucket.clone(),
+                key: key.into(),
+                condition: condition.header(),
+            }
+        }
+
+        /// Put an object unconditionally (test set-up; not recorded).
+        pub fn insert(&self, key: &str, bytes: &[u8]) -> String {
+            let etag = self.next_etag();
+            let obj = Object { bytes: bytes.to_vec(), etag: Some(etag.clone()), last_modified: None };
+            self.objects.lock().unwrap().insert(key.into(), obj);
+            etag
+        }
+
+        fn next_etag(&self) -> String {
+            let mut n = self.etags.lock().unwrap();
+            *n += 1;
+            format!("etag-{n}")
+        }
+
+        fn record(&self, call: String) {
+            self.calls.lock().unwrap().push(call);
+        }
+    }
+
+    impl ObjectStore for MemoryStore {
+        fn location(&self) -> &S3Location {
+            &self.location
+        }
+
+        async fn get(&self, key: &str) -> Result<Option<Object>, S3StateError> {
+            self.record(format!("get {key}"));
+            if self.failing_gets.lock().unwrap().iter().any(|k| k == key) {
+                return Err(self.fail(key));
+            }
+            Ok(self.objects.lock().unwrap().get(key).cloned())
+        }
+
+        async fn head_bucket(&self) -> Result<(), S3StateError> {
+            Ok(())
+        }
+
+        async fn put(
+            &self,
+            key: &str,
+            bytes: Vec<u8>,
+            condition: &Precondition,
+        ) -> Result<Option<String>, S3StateError> {
+            self.record(format!("put {key}"));
+            if self.failing_puts.lock().unwrap().iter().any(|k| k == key) {
+                return Err(self.fail(key));
+            }
+            let mut objects = self.objects.lock().unwrap();
+            let holds = match (condition, objects.get(key)) {
+                (Precondition::Absent, existing) => existing.is_none(),
+                (Precondition::Etag(e), Some(o)) => o.etag.as_deref() == Some(e.as_str()),
+                (Precondition::Etag(_), None) => false,
+            };
+            if !holds {
+                return Err(self.failed(key, condition));
+            }
+            let etag = self.next_etag();
+            let bytes = match &*self.tamper.lock().unwrap() {
+                Some((k, b)) if k == key => b.clone(),
+                _ => bytes,
+            };
+            objects.insert(key.into(), Object { bytes, etag: Some(etag.clone()), last_modified: None });
+            Ok(Some(etag))
+        }
+
+        async fn delete(&self, key: &str, if_match: Option<&str>) -> Result<(), S3StateError> {
+            self.record(format!("delete {key}"));
+            let mut objects = self.objects.lock().unwrap();
+            if let Some(e) = if_match
+                && objects.get(key).and_then(|o| o.etag.as_deref()) != Some(e)
+            {
+                return Err(self.failed(key, &Precondition::Etag(e.into())));
+            }
+            objects.remove(key);
+            Ok(())
+        }
+    }
 }
 
 #[cfg(test)]
