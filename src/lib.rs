@@ -12,6 +12,7 @@ pub mod context;
 pub mod contract;
 pub mod doctor;
 pub mod exit;
+pub mod httpstate;
 pub mod lane;
 pub mod lifecycle;
 pub mod nix;
