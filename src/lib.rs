@@ -15,6 +15,7 @@ pub mod exit;
 pub mod httpstate;
 pub mod lane;
 pub mod lifecycle;
+pub mod migrate;
 pub mod nix;
 pub mod process;
 pub mod s3state;
