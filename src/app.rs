@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 
 use crate::backend::{self, Backend, S3Location};
-use crate::cli::{BackendArgs, BackendFormat, CacheCommand, Cli, Command, JsonFlag};
+use crate::cli::{BackendArgs, BackendFormat, CacheCommand, Cli, Command, JsonFlag, StateArgs, StateCli, StateCommand};
 use crate::contract::{self, Contract};
 use crate::{check, exit, nix, ui};
 
@@ -54,7 +54,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Apply(a) => crate::lifecycle::run(&g, crate::lifecycle::Op::Apply, a).await,
         Command::Destroy(a) => crate::lifecycle::run(&g, crate::lifecycle::Op::Destroy, a).await,
         Command::Output(a) => crate::lifecycle::run(&g, crate::lifecycle::Op::Output, a).await,
-        Command::State(a) => crate::s3state::run(&g, a).await,
+        Command::State(a) => Box::pin(state_cmd(&g, a)).await,
         Command::Doctor(a) => crate::doctor::run(&g, a).await,
         Command::Cache(CacheCommand::Check(a)) => crate::cache::run_check(&g, a).await,
         Command::Lane(cmd) => crate::lane::run(&g, cmd).await,
@@ -169,4 +169,31 @@ async fn backend_cmd(g: &Globals, a: &BackendArgs) -> anyhow::Result<u8> {
         BackendFormat::Json => ui::print_json(&b.to_json())?,
     }
     Ok(exit::OK)
+}
+
+async fn state_cmd(g: &Globals, a: StateCli) -> anyhow::Result<u8> {
+    match (a.command, a.stack) {
+        (Some(StateCommand::Migrate(m)), _) => {
+            let c = g.contract()?;
+            let (env, environment) = c.env(g.env.as_deref())?;
+            let stack = c.stack(&m.stack)?;
+            crate::context::ContextStatus::from_env(environment).report(env, "gf state migrate");
+            let opts = crate::migrate::MigrateOptions {
+                from_http: m.from_http,
+                lock_address: m.lock_address,
+                unlock_address: m.unlock_address,
+                lock_method: m.lock_method,
+                unlock_method: m.unlock_method,
+                dry_run: m.dry_run,
+                yes: m.yes,
+                json: m.json,
+            };
+            let vars: Vec<(String, String)> =
+                std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect();
+            let lookup = |k: &str| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+            Box::pin(crate::migrate::run(&c, env, stack, lookup, &opts)).await
+        }
+        (None, Some(stack)) => crate::s3state::run(g, StateArgs { stack, json: a.json }).await,
+        (None, None) => anyhow::bail!("`gf state` needs a stack (or a subcommand: `gf state migrate`)"),
+    }
 }

@@ -41,8 +41,8 @@ pub enum Command {
     Destroy(LifecycleArgs),
     /// Show a stack's outputs
     Output(LifecycleArgs),
-    /// Managed-state facts from S3: serial, lineage, resources, lock
-    State(StateArgs),
+    /// Managed-state facts from S3 (serial, lineage, resources, lock), or `gf state migrate`
+    State(StateCli),
     /// Preflight of the environment: context, S3, tofu, cache
     Doctor(JsonFlag),
     /// The Attic cache gate
@@ -134,6 +134,60 @@ pub struct StateArgs {
     /// Stack name
     pub stack: String,
     /// Print one JSON document on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `gf state <STACK> [--json]`, or one of the `gf state` subcommands. A stack named like a
+/// subcommand is reached with `gf state -- <STACK>`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true, disable_help_subcommand = true)]
+pub struct StateCli {
+    /// Stack name
+    #[arg(value_name = "STACK", required = true)]
+    pub stack: Option<String>,
+    /// Print one JSON document on stdout
+    #[arg(long)]
+    pub json: bool,
+    /// A state subcommand instead of the facts
+    #[command(subcommand)]
+    pub command: Option<StateCommand>,
+}
+
+/// `gf state …` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// Move a GitLab-managed (`backend "http"`) state to the stack's S3 key, under both locks
+    Migrate(MigrateArgs),
+}
+
+/// `gf state migrate`. Credentials come from `TF_HTTP_USERNAME`/`TF_HTTP_PASSWORD` only.
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// Stack name
+    pub stack: String,
+    /// The HTTP state's address (GitLab: `https://<host>/api/v4/projects/<id>/terraform/state/<name>`), without credentials
+    #[arg(long = "from-http", value_name = "ADDRESS")]
+    pub from_http: String,
+    /// Where to lock (default: the address; GitLab: `<address>/lock`)
+    #[arg(long, value_name = "ADDRESS")]
+    pub lock_address: Option<String>,
+    /// Where to unlock (default: the lock address)
+    #[arg(long, value_name = "ADDRESS")]
+    pub unlock_address: Option<String>,
+    /// Lock method (GitLab: `POST`)
+    #[arg(long, default_value = "LOCK", value_name = "METHOD")]
+    pub lock_method: String,
+    /// Unlock method (GitLab: `DELETE`)
+    #[arg(long, default_value = "UNLOCK", value_name = "METHOD")]
+    pub unlock_method: String,
+    /// Read both sides and report what a real run would do; take no lock, write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Replace an older serial of the same lineage at the S3 key
+    #[arg(long)]
+    pub yes: bool,
+    /// Print one JSON document on stdout (also on error)
     #[arg(long)]
     pub json: bool,
 }
