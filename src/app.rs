@@ -188,6 +188,12 @@ async fn state_cmd(g: &Globals, a: StateCli) -> anyhow::Result<u8> {
                 yes: m.yes,
                 json: m.json,
             };
+            // A credential that is not UTF-8 would read as unset and be silently not sent.
+            for k in [crate::httpstate::ENV_USERNAME, crate::httpstate::ENV_PASSWORD] {
+                if std::env::var_os(k).is_some_and(|v| v.to_str().is_none()) {
+                    anyhow::bail!("`{k}` is not valid UTF-8: gf cannot send it as basic auth");
+                }
+            }
             let vars: Vec<(String, String)> =
                 std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect();
             let lookup = |k: &str| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());

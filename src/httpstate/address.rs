@@ -37,6 +37,17 @@ impl Address {
         Ok(Self(url))
     }
 
+    /// Whether requests go in clear text (`http://`) to a host other than this machine.
+    pub fn cleartext_remote(&self) -> bool {
+        let local = match self.0.host() {
+            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        };
+        self.0.scheme() == "http" && !local
+    }
+
     /// The full URL, for the request only.
     pub(super) fn as_uri(&self) -> &str {
         self.0.as_str()
@@ -208,6 +219,14 @@ mod tests {
         assert_eq!(a.to_string(), "https://gitlab.example:8443/api/state/x?…");
         assert!(!format!("{a:?}").contains(SENTINEL));
         assert!(a.as_uri().contains(SENTINEL), "the request itself keeps the query");
+    }
+
+    #[test]
+    fn clear_text_is_told_apart_from_loopback_and_tls() {
+        let remote = |a: &str| Address::parse(a, "f").unwrap().cleartext_remote();
+        assert!(remote("http://gitlab.internal/api/v4/projects/1/terraform/state/x"));
+        assert!(!remote("https://gitlab.internal/x"));
+        assert!(!remote("http://127.0.0.1:8080/x") && !remote("http://localhost/x") && !remote("http://[::1]/x"));
     }
 
     #[test]

@@ -114,6 +114,14 @@ impl MigrateError {
     fn outcome(&self) -> Outcome {
         if matches!(self, Self::Refused(_)) { Outcome::Refuse } else { Outcome::Error }
     }
+
+    /// The message for a step line (a refusal without its `refused (gate):`, the line names it).
+    fn detail(&self) -> String {
+        match self {
+            Self::Refused(r) => r.message.clone(),
+            other => other.to_string(),
+        }
+    }
 }
 
 /// Everything a run needs besides its two seams.
@@ -192,6 +200,16 @@ fn prepare(
         S3Settings::from_lookup(lookup, &contract.backend.region).map_err(MigrateError::from),
     )?;
     report.to = Some(target(&settings.location, &key));
+    if credentials.is_some()
+        && let Some(a) =
+            [&endpoints.state, &endpoints.lock, &endpoints.unlock].into_iter().find(|a| a.cleartext_remote())
+    {
+        report.warn(format!(
+            "`{a}` is plain `http://` to another host: `{}`/`{}` cross the network in clear text",
+            httpstate::ENV_USERNAME,
+            httpstate::ENV_PASSWORD
+        ));
+    }
     let who = match &credentials {
         Some(c) => format!("`{}` as `{}`", httpstate::ENV_USERNAME, c.username()),
         None => format!("no `{}`: no basic auth", httpstate::ENV_USERNAME),
@@ -232,7 +250,7 @@ fn target(location: &S3Location, key: &str) -> Target {
 
 /// Record a failed step and pass the error on.
 fn fail<T>(report: &mut Report, step: Step, r: Result<T, MigrateError>) -> Result<T, MigrateError> {
-    r.inspect_err(|e| report.record(step, e.outcome(), e.to_string()))
+    r.inspect_err(|e| report.record(step, e.outcome(), e.detail()))
 }
 
 /// Print the report and turn the result into the exit code.

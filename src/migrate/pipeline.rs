@@ -57,7 +57,7 @@ pub async fn migrate<H: HttpState, S: ObjectStore>(
                 .into(),
                 other => MigrateError::from(other),
             };
-            report.record(Step::HttpLock, e.outcome(), e.to_string());
+            report.record(Step::HttpLock, e.outcome(), e.detail());
             if uncertain {
                 // No answer: the lock may be held by gf all the same. Release it to be sure.
                 report.http_lock = LockStatus::Held;

@@ -181,6 +181,8 @@ pub struct Report {
     pub s3_lock: LockStatus,
     /// Every step taken, in order.
     pub steps: Vec<StepReport>,
+    /// Warnings (e.g. credentials sent in clear text).
+    pub warnings: Vec<String>,
     /// What the operator must do about a lock left behind.
     pub notes: Vec<String>,
     /// The failure.
@@ -208,6 +210,7 @@ impl Report {
             http_lock: LockStatus::NotTaken,
             s3_lock: LockStatus::NotTaken,
             steps: Vec::new(),
+            warnings: Vec::new(),
             notes: Vec::new(),
             error: None,
             live,
@@ -221,6 +224,14 @@ impl Report {
             eprintln!("{}", line(&r));
         }
         self.steps.push(r);
+    }
+
+    /// Record a warning (printed at once on a human run).
+    pub fn warn(&mut self, message: String) {
+        if self.live {
+            crate::ui::warn(&message);
+        }
+        self.warnings.push(message);
     }
 
     /// Record a passed step.

@@ -140,7 +140,7 @@ pub fn verdict(
     };
     if bytes == incoming_bytes {
         return Verdict::Refuse(format!(
-            "the key already holds this exact state (serial {}, lineage `{}`): the migration is done; next: `gf plan` must show no changes",
+            "the key already holds this exact state (serial {}, lineage `{}`): the migration is done; next: `gf plan` of the stack must show no changes",
             there.serial, there.lineage
         ));
     }
