@@ -11,6 +11,7 @@ use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_s3::primitives::DateTimeFormat;
+use hyper::body::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::app::Globals;
@@ -163,11 +164,11 @@ pub trait ObjectStore: Send + Sync {
     /// Whether the bucket answers.
     fn head_bucket(&self) -> impl Future<Output = Result<(), S3StateError>> + Send;
     /// Write `bytes` (`application/json`) at `key` if `condition` holds; the new ETag when the
-    /// store sends one.
+    /// store sends one. `Bytes`, so a caller keeping the body (to compare it) shares, not copies, it.
     fn put(
         &self,
         key: &str,
-        bytes: Vec<u8>,
+        bytes: Bytes,
         condition: &Precondition,
     ) -> impl Future<Output = Result<Option<String>, S3StateError>> + Send;
     /// Delete the object at `key` (absent is no error, as in S3); with `if_match`, only while its
@@ -273,7 +274,9 @@ impl ObjectStore for S3Store {
         };
         let etag = out.e_tag().map(|t| t.trim_matches('"').to_string());
         let last_modified = out.last_modified().and_then(|d| d.fmt(DateTimeFormat::DateTime).ok());
-        let bytes = out.body.collect().await.map_err(|e| self.request_error(key, e.to_string()))?.to_vec();
+        let body = out.body.collect().await.map_err(|e| self.request_error(key, e.to_string()))?;
+        // One contiguous copy of the segments, moved (not copied again) into the `Vec`.
+        let bytes = Vec::from(body.into_bytes());
         Ok(Some(Object { bytes, etag, last_modified }))
     }
 
@@ -287,14 +290,14 @@ impl ObjectStore for S3Store {
             .map_err(|e| self.request_error("", reason_of(&e)))
     }
 
-    async fn put(&self, key: &str, bytes: Vec<u8>, condition: &Precondition) -> Result<Option<String>, S3StateError> {
+    async fn put(&self, key: &str, bytes: Bytes, condition: &Precondition) -> Result<Option<String>, S3StateError> {
         let req = self
             .client
             .put_object()
             .bucket(&self.location.bucket)
             .key(key)
             .content_type("application/json")
-            .body(bytes.into());
+            .body(aws_sdk_s3::primitives::ByteStream::from(bytes));
         let req = match condition {
             Precondition::Absent => req.if_none_match("*"),
             Precondition::Etag(etag) => req.if_match(format!("\"{etag}\"")),
@@ -532,6 +535,8 @@ pub mod memory {
     use std::collections::BTreeMap;
     use std::sync::Mutex;
 
+    use hyper::body::Bytes;
+
     use super::{Object, ObjectStore, Precondition, S3Location, S3StateError};
 
     /// The store.
@@ -623,12 +628,7 @@ pub mod memory {
             Ok(())
         }
 
-        async fn put(
-            &self,
-            key: &str,
-            bytes: Vec<u8>,
-            condition: &Precondition,
-        ) -> Result<Option<String>, S3StateError> {
+        async fn put(&self, key: &str, bytes: Bytes, condition: &Precondition) -> Result<Option<String>, S3StateError> {
             self.record(format!("put {key}"));
             if self.failing_puts.lock().unwrap().iter().any(|k| k == key) {
                 return Err(self.fail(key));
@@ -645,7 +645,7 @@ pub mod memory {
             let etag = self.next_etag();
             let bytes = match &*self.tamper.lock().unwrap() {
                 Some((k, b)) if k == key => b.clone(),
-                _ => bytes,
+                _ => bytes.to_vec(),
             };
             objects.insert(key.into(), Object { bytes, etag: Some(etag.clone()), last_modified: None });
             Ok(Some(etag))

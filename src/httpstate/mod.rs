@@ -256,7 +256,9 @@ impl HttpStateClient {
             let resp = self.http.request(req).await.map_err(|e| crate::ui::error_chain(&e))?;
             let status = resp.status();
             let mut body = resp.into_body();
-            let mut buf = Vec::new();
+            // The announced length up front: no doubling past a large state.
+            let announced = usize::try_from(hyper::body::Body::size_hint(&body).lower()).unwrap_or(cap);
+            let mut buf = Vec::with_capacity(announced.min(cap));
             let mut truncated = false;
             while let Some(frame) = body.frame().await {
                 let frame = frame.map_err(|e| crate::ui::error_chain(&e))?;

@@ -10,6 +10,7 @@
 
 mod pipeline;
 pub mod report;
+mod shape;
 pub mod tfstate;
 
 use crate::backend::S3Location;

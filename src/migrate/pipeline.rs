@@ -9,6 +9,7 @@ use super::{Job, MigrateError, fail};
 use crate::exit::Refused;
 use crate::httpstate::{HttpState, HttpStateError, LockRecord};
 use crate::s3state::{self, ObjectStore, Precondition, S3StateError};
+use hyper::body::Bytes;
 
 /// `fut`, unless a signal arrives first (for steps whose cancellation changes nothing).
 async fn cancellable<T>(
@@ -98,6 +99,8 @@ async fn under_http_lock<H: HttpState, S: ObjectStore>(
     let Some(bytes) = fail(report, Step::HttpRead, got)? else {
         return fail(report, Step::HttpRead, Err(MigrateError::NoState { url: job.from.clone() }));
     };
+    // Shared, not copied, by the write (a state can be tens of megabytes).
+    let bytes = Bytes::from(bytes);
     report.pass(Step::HttpRead, format!("{} bytes from `{}`", bytes.len(), job.from));
     let summary = fail(
         report,
@@ -122,7 +125,7 @@ async fn under_http_lock<H: HttpState, S: ObjectStore>(
         return under_both_locks(s3, job, &bytes, report, interrupt).await;
     }
     fail(report, Step::S3Lock, check(interrupt))?;
-    match s3.put(&lock_key, job.s3_lock.to_json().into_bytes(), &Precondition::Absent).await {
+    match s3.put(&lock_key, Bytes::from(job.s3_lock.to_json()), &Precondition::Absent).await {
         Ok(_) => {
             report.s3_lock = LockStatus::Held;
             report.pass(Step::S3Lock, format!("created `{lock_key}` (`If-None-Match: *`)"));
@@ -203,7 +206,7 @@ async fn release_s3<S: ObjectStore>(s3: &S, job: &Job, report: &mut Report) -> R
 async fn under_both_locks<S: ObjectStore>(
     s3: &S,
     job: &Job,
-    bytes: &[u8],
+    bytes: &Bytes,
     report: &mut Report,
     interrupt: &Interrupt,
 ) -> Result<(), MigrateError> {
@@ -243,7 +246,7 @@ async fn under_both_locks<S: ObjectStore>(
         return Ok(());
     }
     fail(report, Step::S3Write, check(interrupt))?;
-    let written = match s3.put(&job.key, bytes.to_vec(), &condition).await {
+    let written = match s3.put(&job.key, bytes.clone(), &condition).await {
         Ok(etag) => etag,
         Err(e @ S3StateError::PreconditionFailed { .. }) => {
             let why = format!("{e}: something wrote it without taking `{}.tflock`; nothing was overwritten", job.key);
@@ -254,7 +257,7 @@ async fn under_both_locks<S: ObjectStore>(
     report.pass(Step::S3Write, format!("wrote {} bytes to `{object}` with {}", bytes.len(), condition.header()));
     let back = s3.get(&job.key).await;
     let found = match &back {
-        Ok(Some(o)) if o.bytes == bytes => {
+        Ok(Some(o)) if o.bytes == bytes[..] => {
             report.etag = o.etag.clone().or(written);
             report.pass(Step::ReadBack, format!("{} bytes, identical (sha256 {})", bytes.len(), summary.sha256));
             return Ok(());

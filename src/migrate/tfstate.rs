@@ -7,6 +7,8 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
+use super::shape::{self, Resources};
+
 /// The state format gf migrates (tofu and terraform have written version 4 since 0.12).
 pub const VERSION: u64 = 4;
 
@@ -55,50 +57,44 @@ pub struct StateSummary {
     pub sha256: String,
 }
 
-/// Check `bytes` is a version 4 tofu state with lineage, serial, terraform_version and resources.
+/// Check `bytes` is a version 4 tofu state with lineage, serial, terraform_version and resources,
+/// in one pass that keeps nothing of the state but these facts.
 pub fn inspect(bytes: &[u8]) -> Result<StateSummary, NotAState> {
-    let v: Value = serde_json::from_slice(bytes).map_err(|e| NotAState::NotJson(e.to_string()))?;
-    let o = v.as_object().ok_or(NotAState::NotObject)?;
-    let field = |name: &'static str| o.get(name).ok_or(NotAState::Field { field: name, problem: "is missing" });
-    let version = field("version")?
+    let head = shape::head(bytes).map_err(|e| NotAState::NotJson(e.to_string()))?.ok_or(NotAState::NotObject)?;
+    let field = |name: &'static str, v: Option<Value>| v.ok_or(NotAState::Field { field: name, problem: "is missing" });
+    let version = field("version", head.version)?
         .as_u64()
         .ok_or(NotAState::Field { field: "version", problem: "is not a non-negative integer" })?;
     if version != VERSION {
         return Err(NotAState::Version(version));
     }
-    let serial = field("serial")?
+    let serial = field("serial", head.serial)?
         .as_u64()
         .ok_or(NotAState::Field { field: "serial", problem: "is not a non-negative integer" })?;
-    let string = |name: &'static str| {
-        let s = field(name)?.as_str().ok_or(NotAState::Field { field: name, problem: "is not a string" })?;
-        if s.trim().is_empty() {
-            return Err(NotAState::Field { field: name, problem: "is empty" });
-        }
-        Ok(s.to_string())
+    let string = |name: &'static str, v: Option<Value>| match field(name, v)? {
+        Value::String(s) if s.trim().is_empty() => Err(NotAState::Field { field: name, problem: "is empty" }),
+        Value::String(s) => Ok(s),
+        _ => Err(NotAState::Field { field: name, problem: "is not a string" }),
     };
-    let lineage = string("lineage")?;
-    let terraform_version = string("terraform_version")?;
-    let resources =
-        field("resources")?.as_array().ok_or(NotAState::Field { field: "resources", problem: "is not an array" })?;
-    let mut instances = 0;
-    for r in resources {
-        let r = r
-            .as_object()
-            .ok_or(NotAState::Field { field: "resources", problem: "holds an element that is not an object" })?;
-        instances += match r.get("instances") {
-            None => 0,
-            Some(i) => i
-                .as_array()
-                .ok_or(NotAState::Field { field: "resources[].instances", problem: "is not an array" })?
-                .len(),
-        };
-    }
+    let lineage = string("lineage", head.lineage)?;
+    let terraform_version = string("terraform_version", head.terraform_version)?;
+    let (resources, instances) = match head.resources {
+        None => return Err(NotAState::Field { field: "resources", problem: "is missing" }),
+        Some(Resources::NotArray) => return Err(NotAState::Field { field: "resources", problem: "is not an array" }),
+        Some(Resources::Array { not_object: true, .. }) => {
+            return Err(NotAState::Field { field: "resources", problem: "holds an element that is not an object" });
+        }
+        Some(Resources::Array { bad_instances: true, .. }) => {
+            return Err(NotAState::Field { field: "resources[].instances", problem: "is not an array" });
+        }
+        Some(Resources::Array { blocks, instances, .. }) => (blocks, instances),
+    };
     Ok(StateSummary {
         version,
         serial,
         lineage,
         terraform_version,
-        resources: resources.len(),
+        resources,
         instances,
         size: bytes.len(),
         sha256: crate::backend::hex(&Sha256::digest(bytes)),
@@ -188,7 +184,23 @@ mod tests {
         let s = inspect(&state(7, "lin-1")).unwrap();
         assert_eq!((s.serial, s.lineage.as_str(), s.resources, s.instances), (7, "lin-1", 1, 2));
         assert_eq!(s.sha256.len(), 64);
-        let cases: [(&[u8], &str); 9] = [
+        let cases: [(&[u8], &str); 13] = [
+            (
+                br#"{"version":4,"serial":1,"lineage":null,"terraform_version":"1","resources":[]}"#,
+                "`lineage` is not a string",
+            ),
+            (
+                br#"{"version":4,"serial":1,"lineage":"l","terraform_version":"1","resources":[1]}"#,
+                "holds an element that is not an object",
+            ),
+            (
+                br#"{"version":4,"serial":1,"lineage":"l","terraform_version":"1","resources":[{"instances":3}]}"#,
+                "`resources[].instances` is not an array",
+            ),
+            (
+                br#"{"version":4,"serial":-1,"lineage":"l","terraform_version":"1","resources":[]}"#,
+                "`serial` is not a non-negative integer",
+            ),
             (b"<html>login</html>", "not JSON"),
             (b"[1]", "not a JSON object"),
             (br#"{"serial":1,"lineage":"l","terraform_version":"1","resources":[]}"#, "`version` is missing"),

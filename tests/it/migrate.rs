@@ -477,6 +477,7 @@ fn sigterm_while_reading_stops_before_any_write_and_unlocks_the_http_state() {
 #[test]
 fn the_object_store_writes_conditionally_against_real_s3() {
     use gf::s3state::{ObjectStore as _, Precondition, S3Settings, S3StateError, S3Store};
+    use hyper::body::Bytes;
     let moto = Moto::start();
     let vars = moto.env(ACCESS, SECRET);
     let settings =
@@ -484,12 +485,13 @@ fn the_object_store_writes_conditionally_against_real_s3() {
     let store = S3Store::new(&settings);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(async {
-        let first = store.put("k", b"one".to_vec(), &Precondition::Absent).await.unwrap().unwrap();
-        let again = store.put("k", b"two".to_vec(), &Precondition::Absent).await;
+        let first = store.put("k", Bytes::from_static(b"one"), &Precondition::Absent).await.unwrap().unwrap();
+        let again = store.put("k", Bytes::from_static(b"two"), &Precondition::Absent).await;
         assert!(matches!(again, Err(S3StateError::PreconditionFailed { .. })), "{again:?}");
-        let stale = store.put("k", b"two".to_vec(), &Precondition::Etag("0123".into())).await;
+        let stale = store.put("k", Bytes::from_static(b"two"), &Precondition::Etag("0123".into())).await;
         assert!(matches!(stale, Err(S3StateError::PreconditionFailed { .. })), "{stale:?}");
-        let second = store.put("k", b"two".to_vec(), &Precondition::Etag(first.clone())).await.unwrap().unwrap();
+        let second =
+            store.put("k", Bytes::from_static(b"two"), &Precondition::Etag(first.clone())).await.unwrap().unwrap();
         assert_eq!(store.get("k").await.unwrap().unwrap().bytes, b"two");
         let old = store.delete("k", Some(&first)).await;
         assert!(matches!(old, Err(S3StateError::PreconditionFailed { .. })), "{old:?}");
@@ -497,7 +499,7 @@ fn the_object_store_writes_conditionally_against_real_s3() {
         assert!(store.get("k").await.unwrap().is_none());
         store.delete("k", None).await.unwrap(); // absent: no error, as in S3
         // Eight racing lock takers: exactly one wins.
-        let racers = (0..8).map(|i| store.put("race.tflock", format!("{i}").into_bytes(), &Precondition::Absent));
+        let racers = (0..8).map(|i| store.put("race.tflock", Bytes::from(format!("{i}")), &Precondition::Absent));
         let won = futures::future::join_all(racers).await.into_iter().flatten().count();
         assert_eq!(won, 1);
     });
