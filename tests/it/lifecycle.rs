@@ -66,6 +66,13 @@ fn assert_no_secret_in_files(dir: &Path) {
     }
 }
 
+/// The parent pid of the process whose `/proc` folder is `proc`.
+fn parent_pid(proc: &Path) -> Option<u32> {
+    let stat = std::fs::read_to_string(proc.join("stat")).ok()?;
+    // `pid (comm) state ppid …`; comm may hold spaces and parentheses, so split after the last `)`.
+    stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()
+}
+
 /// Run `cmd` to completion while scanning every process's argv for the sentinels; returns the
 /// outcome and whether a tofu `apply` process was seen during the scan.
 fn run_scanning_argv(g: &Gf) -> (crate::harness::Run, bool) {
@@ -83,8 +90,10 @@ fn run_scanning_argv(g: &Gf) -> (crate::harness::Run, bool) {
                 );
             }
             let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+            // Only the tofu this gf started: other tests run terraform of their own meanwhile.
             if args.first().is_some_and(|a| a.ends_with(b"terraform") || a.ends_with(b"tofu"))
                 && args.iter().any(|a| *a == b"apply")
+                && parent_pid(&e.path()) == Some(child.id())
             {
                 saw_apply = true;
                 // Its environment holds the credentials only as AWS_*; no TF_HTTP_*, no gf variables.
