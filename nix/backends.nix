@@ -6,8 +6,11 @@
 # `text` is byte for byte what `gf backend <stack> --env <env>` prints (src/backend.rs: attribute
 # order, HCL escaping); `path` is `builtins.toFile "<stack>.<env>.s3.tfbackend" text`, the path
 # `gf backend --nix` computes. An environment a stack has no state key for is absent for that
-# stack. Values with a control character are refused, as gf refuses them. No credential is an
-# argument: the store is world-readable.
+# stack. What gf refuses, this refuses too (src/backend.rs, src/contract/rules.rs): a value with
+# a control character, an endpoint with user info (any `@`, never shown), a bucket name outside
+# S3's rules, a state key that is not a relative object key (hidden characters, too long for its
+# `.tflock` lock object, a lock object's name), an environment name outside
+# `^[a-z][a-z0-9-]{0,31}$`. No credential is an argument: the store is world-readable.
 {
   endpoint,
   bucket,
@@ -24,7 +27,83 @@ let
   controls = map (i: builtins.fromJSON "\"\\u00${hex2 i}\"") (
     builtins.genList (i: i + 1) 31 ++ builtins.genList (i: i + 127) 33
   );
-  hasControl = s: builtins.replaceStrings controls (map (_: "") controls) s != s;
+  hasAny = chars: s: builtins.replaceStrings chars (map (_: "") chars) s != s;
+  hasControl = hasAny controls;
+  contains = needle: hasAny [ needle ];
+  hasPrefix = p: s: builtins.substring 0 (builtins.stringLength p) s == p;
+  hasSuffix =
+    p: s:
+    let
+      lp = builtins.stringLength p;
+      ls = builtins.stringLength s;
+    in
+    ls >= lp && builtins.substring (ls - lp) lp s == p;
+  u = code: builtins.fromJSON "\"\\u${code}\"";
+  # The characters src/contract/rules.rs calls hidden: bidirectional controls and zero-width ones.
+  bidi = map u [ "202a" "202b" "202c" "202d" "202e" "2066" "2067" "2068" "2069" "200e" "200f" "061c" ];
+  zeroWidth = map u [ "200b" "200c" "200d" "2060" "feff" ];
+  # Rust's White_Space beyond the control characters (those are refused anyway).
+  spaces = [ " " ] ++ map u [
+    "00a0" "1680" "2000" "2001" "2002" "2003" "2004" "2005" "2006" "2007" "2008" "2009" "200a"
+    "2028" "2029" "202f" "205f" "3000"
+  ];
+
+  # S3's limit on a key, less the `.tflock` tofu appends for the state's lock object.
+  stateKeyMax = 1024 - builtins.stringLength ".tflock";
+  keyProblem =
+    key:
+    let
+      segments = builtins.filter builtins.isString (builtins.split "/" key);
+      len = builtins.stringLength key;
+    in
+    if key == "" then
+      "it is empty"
+    else if builtins.any (w: hasPrefix w key || hasSuffix w key) spaces then
+      "it has surrounding whitespace"
+    else if hasControl key then
+      "it contains a control character"
+    else if hasAny bidi key then
+      "it contains a bidirectional control character"
+    else if hasAny zeroWidth key then
+      "it contains a zero-width character"
+    else if len > stateKeyMax then
+      "it is ${toString len} bytes long; at most ${toString stateKeyMax}, so that `<key>.tflock` fits S3's 1024"
+    else if hasPrefix "/" key then
+      "it starts with `/`"
+    else if builtins.elem "" segments then
+      "it has an empty segment"
+    else if builtins.elem "." segments || builtins.elem ".." segments then
+      "it has a `.` or `..` segment"
+    else if hasSuffix ".tflock" key then
+      "it ends in `.tflock`, the suffix of the S3 backend's lock objects"
+    else
+      null;
+  stateKey =
+    what: key:
+    let
+      problem = if builtins.isString key then keyProblem key else throw "gf: `${what}` must be a string";
+    in
+    if problem != null then throw "gf: `${what}` is not a relative object key: ${problem}" else key;
+
+  bucketProblem =
+    b:
+    let
+      len = builtins.stringLength b;
+    in
+    if contains "/" b then
+      "it contains `/`, which would move into the object key"
+    else if builtins.match "[a-z0-9.-]*" b == null then
+      "only lowercase letters, digits, `.` and `-` are allowed"
+    else if len < 3 || len > 63 then
+      "it is ${toString len} characters long; bucket names have 3 to 63"
+    else if builtins.match "[a-z0-9](.*[a-z0-9])?" b == null then
+      "it must start and end with a lowercase letter or digit"
+    else if contains ".." b then
+      "it has two adjacent periods"
+    else if builtins.match "[0-9]+[.][0-9]+[.][0-9]+[.][0-9]+" b != null then
+      "it is formatted as an IP address"
+    else
+      null;
 
   noControl =
     what: value:
@@ -59,8 +138,16 @@ let
   ];
 
   location = {
-    endpoint = checked "endpoint" endpoint;
-    bucket = checked "bucket" bucket;
+    endpoint =
+      if contains "@" (checked "endpoint" endpoint) then
+        throw "gf: `endpoint` contains `@`, the mark of user info (`user:password@host`): credentials in the URL are refused and the value is not shown"
+      else
+        endpoint;
+    bucket =
+      let
+        problem = bucketProblem (checked "bucket" bucket);
+      in
+      if problem != null then throw "gf: `bucket` is not a valid S3 bucket name: ${problem}" else bucket;
     region =
       if region == null || region == "" then
         noControl "backend.region" data.contract.backend.region
@@ -87,7 +174,7 @@ let
         (
           stack:
           let
-            key = checked "stacks/${stack}/stack.json: state_keys.${env}" data.stacks.${stack}.state_keys.${env};
+            key = stateKey "stacks/${stack}/stack.json: state_keys.${env}" data.stacks.${stack}.state_keys.${env};
             text = render key;
           in
           {
@@ -102,5 +189,18 @@ let
           builtins.filter (stack: data.stacks.${stack}.state_keys ? ${env}) (builtins.attrNames data.stacks)
         )
     );
+  # Every environment name is checked, as gf refuses the whole contract for one bad name.
+  envName =
+    env:
+    if builtins.match "[a-z][a-z0-9-]{0,31}" env == null then
+      throw "gf: environment name ${builtins.toJSON env} in stacks/contract.json does not match `^[a-z][a-z0-9-]{0,31}$`"
+    else
+      env;
+  environments = builtins.listToAttrs (
+    map (env: {
+      name = envName env;
+      value = null;
+    }) (builtins.attrNames data.contract.environments)
+  );
 in
-builtins.mapAttrs (env: _: backendsOf env) data.contract.environments
+builtins.mapAttrs (env: _: backendsOf env) environments

@@ -5,6 +5,7 @@
   gfLib,
   gf,
   tofu,
+  providerCheck,
 }:
 let
   inherit (pkgs) lib;
@@ -18,8 +19,8 @@ let
     }
     {
       endpoint = "http://h:9000/\${x}\"q\\%{y}";
-      bucket = "b\"\\$\${z}";
-      region = "r-%{1}";
+      bucket = "gf-state.2";
+      region = "r-%{1}\"\\$\${z}";
     }
   ];
 
@@ -58,6 +59,34 @@ in
   # The package itself, with its tests (see nix/package.nix for the ones the sandbox cannot run).
   inherit gf;
 
+  # What scripts/test.sh (`.ci/run`) rejects before its tests, `nix flake check` rejects too: the
+  # same rustfmt and clippy command lines (tests/it/nix.rs compares them).
+  cargo-fmt = pkgs.runCommand "gf-cargo-fmt" { nativeBuildInputs = [ pkgs.cargo pkgs.rustfmt ]; } ''
+    mkdir source
+    cp -r ${src}/Cargo.toml ${src}/Cargo.lock ${src}/rustfmt.toml ${src}/build.rs ${src}/build ${src}/src ${src}/tests source/
+    chmod -R u+w source
+    cd source
+    cargo fmt --all -- --check
+    touch $out
+  '';
+
+  # The package's own build (vendored Cargo.lock, offline) with clippy instead of `cargo build`.
+  cargo-clippy = gf.overrideAttrs (old: {
+    pname = "gf-clippy";
+    nativeBuildInputs = (old.nativeBuildInputs or [ ]) ++ [ pkgs.clippy ];
+    buildPhase = ''
+      runHook preBuild
+      cargo clippy --all-targets --locked --offline -- -D warnings
+      runHook postBuild
+    '';
+    doCheck = false;
+    installPhase = ''
+      runHook preInstall
+      mkdir -p $out
+      runHook postInstall
+    '';
+  });
+
   gf-check = pkgs.runCommand "gf-check" { nativeBuildInputs = [ gf ]; } ''
     gf -C ${src} check
     touch $out
@@ -68,14 +97,28 @@ in
   );
 
   tofu-fmt = tofuCheck "gf-tofu-fmt" "tofu fmt -check -recursive -diff ${src}/stacks";
+
+  # The flake's provider builds satisfy the stacks' constraints (nix/provider-check.nix); a
+  # mismatch fails here, naming provider, constraint and version, and nowhere else.
+  tofu-providers = pkgs.runCommand "gf-tofu-providers" { } (
+    if providerCheck.ok then
+      "touch $out"
+    else
+      ''
+        cat >&2 <<'EOF'
+        ${lib.concatMapStrings (m: "gf: ${m}\n") providerCheck.messages}EOF
+        exit 1
+      ''
+  );
 }
 // builtins.listToAttrs (
   map (stack: {
     name = "tofu-validate-${stack}";
     value = tofuCheck "gf-tofu-validate-${stack}" ''
-      cp -r ${src}/stacks/${stack} stack
-      chmod -R u+w stack
-      cd stack
+      # The whole stacks/ folder: the stack's local modules live beside it (../modules).
+      cp -r ${src}/stacks stacks
+      chmod -R u+w stacks
+      cd stacks/${stack}
       tofu init -backend=false
       tofu validate
     '';

@@ -9,8 +9,8 @@ in
 {
   # `lib.backends { endpoint; bucket; region ? null; }` => { <env>.<stack> = { text; path; }; }
   backends = args: import ./backends.nix ({ inherit root; } // args);
-  # { "hashicorp/helm" = "3.0.2"; … }: what the flake's tofu carries.
-  providers = import ./providers.nix { inherit root; };
+  # { "hashicorp/helm" = "~> 3.0"; … }: the constraints the flake's tofu must satisfy.
+  providers = (import ./providers.nix { inherit root; }).set;
   stacks = builtins.attrNames data.stacks;
   environments = builtins.attrNames data.contract.environments;
   systems = [

@@ -1,12 +1,17 @@
 # gf, built from Cargo.lock, with the pinned tofu's path baked in (`GF_BAKED_TOFU`, read by
-# `option_env!`): `nix run .#gf` runs that tofu unless `GF_TOFU` says otherwise.
+# `option_env!`): `nix run .#gf` runs that tofu unless `GF_TOFU` says otherwise. `gitRev` (the
+# flake's `self.shortRev or self.dirtyShortRev`) is what `gf --version` names: the source Nix
+# builds has no `.git`, so build.rs falls back to `GF_GIT_REV`.
 {
   lib,
   rustPlatform,
   tofu,
+  git,
+  gitRev ? null,
 }:
 let
   cargo = (builtins.fromTOML (builtins.readFile ../Cargo.toml)).package;
+  skips = import ./sandbox-skips.nix;
 in
 rustPlatform.buildRustPackage {
   pname = cargo.name;
@@ -18,6 +23,8 @@ rustPlatform.buildRustPackage {
       ../Cargo.toml
       ../Cargo.lock
       ../rustfmt.toml
+      ../build.rs
+      ../build
       ../src
       ../stacks
       ../tests
@@ -25,20 +32,20 @@ rustPlatform.buildRustPackage {
   };
   cargoLock.lockFile = ../Cargo.lock;
 
-  env.GF_BAKED_TOFU = "${tofu}/bin/tofu";
+  env = {
+    GF_BAKED_TOFU = "${tofu}/bin/tofu";
+  }
+  // (if gitRev == null then { } else { GF_GIT_REV = gitRev; });
 
-  # The build sandbox has no writable Nix store (the `nix` and `cache` tests create store paths
-  # and binary caches with real Nix) and no S3 server or tofu (the `lifecycle`, `deploy` and
-  # `state` tests run real tofu against moto). Those run in `.ci/run`; here: every other test,
-  # unit and integration (the contract checks and the lane against its in-process fake API).
-  # libtest's --skip matches substrings, so the unit tests of those modules are skipped here too.
-  checkFlags = map (module: "--skip=${module}::") [
-    "nix"
-    "cache"
-    "lifecycle"
-    "deploy"
-    "state"
-  ];
+  # The build-revision tests make git repositories of their own.
+  nativeCheckInputs = [ git ];
+  # The cache client's and the fake Kubernetes API's tests listen on loopback.
+  __darwinAllowLocalNetworking = true;
+
+  # The sandbox has no Nix store of its own, no S3 server and no tofu: the integration tests that
+  # need them (./sandbox-skips.nix, by exact name) run in `.ci/run`. Every other test runs here,
+  # every unit test included.
+  checkFlags = [ "--exact" ] ++ map (name: "--skip=${name}") (skips.store ++ skips.moto ++ skips.tofu);
 
   meta = {
     inherit (cargo) description;

@@ -1,56 +1,142 @@
-# The OpenTofu providers the stacks declare, read from every stacks/<stack>/*.tf with builtins
-# only: { "hashicorp/helm" = "3.0.2"; … }. Each `required_providers` entry must write `source`
-# before `version`, and a version must be an exact pin (the flake's tofu carries exactly that
-# build). Two stacks pinning one provider at different versions are refused. A test compares this
-# with an HCL parser's reading of the same files (tests/it/nix.rs).
+# The provider set of the stacks, read with builtins only: every `required_providers` entry of
+# every `*.tf` file under stacks/ (stacks and local modules alike; folders starting with `.`,
+# like `.terraform/`, skipped) => { set = { "hashicorp/helm" = "~> 3.0"; … }; problems = [ … ]; }.
+# gf reads the same files the same way with an HCL parser (src/providers.rs, `gf check`), and a
+# test compares both readings on the real stacks and on a fixture with comments, heredocs and
+# module-only providers (tests/it/nix.rs). Nothing here throws: a problem (an entry without a
+# source or version, one source with two constraints) is reported by the `tofu-providers` check.
 {
   root ? ../.,
 }:
 let
-  data = import ./contract.nix { inherit root; };
+  dir = toString root;
+  inherit (builtins)
+    concatLists
+    concatStringsSep
+    elemAt
+    filter
+    foldl'
+    isList
+    length
+    match
+    split
+    ;
 
-  entryRegex = ''source[[:space:]]*=[[:space:]]*"([^"]*)"[^}]*version[[:space:]]*=[[:space:]]*"([^"]*)"'';
-  exactVersion = "[0-9]+\\.[0-9]+\\.[0-9]+";
-
+  # Every *.tf file under `d`, recursively, skipping hidden folders.
   tfFiles =
-    stack:
+    d:
     let
-      dir = "${data.dir}/stacks/${stack}";
-      entries = builtins.readDir dir;
+      entries = builtins.readDir d;
+      names = builtins.attrNames entries;
     in
-    map (f: "${dir}/${f}") (
-      builtins.filter (
-        f: entries.${f} == "regular" && builtins.match ".*\\.tf" f != null
-      ) (builtins.attrNames entries)
+    concatLists (
+      map (
+        n:
+        if entries.${n} == "directory" && match "\\..*" n == null then
+          tfFiles "${d}/${n}"
+        else if entries.${n} == "regular" && match ".*\\.tf" n != null then
+          [ "${d}/${n}" ]
+        else
+          [ ]
+      ) names
     );
 
-  # [ { stack; source; version; } … ] of one file.
-  entriesOf =
-    stack: file:
-    map
-      (m: {
-        inherit stack;
-        source = builtins.elemAt m 0;
-        version =
-          let
-            v = builtins.elemAt m 1;
-          in
-          if builtins.match exactVersion v == null then
-            throw "gf: `${file}` pins `${builtins.elemAt m 0}` at `${v}`; the flake's tofu needs an exact version (X.Y.Z)"
-          else
-            v;
-      })
-      (builtins.filter builtins.isList (builtins.split entryRegex (builtins.readFile file)));
+  lines = text: filter (x: !isList x) (split "\n" text);
 
-  all = builtins.concatLists (
-    map (stack: builtins.concatLists (map (entriesOf stack) (tfFiles stack))) (builtins.attrNames data.stacks)
-  );
+  # Heredoc bodies (`<<EOF` … `EOF`, `<<-EOF`) are dropped: they are values, and may hold
+  # anything, quotes and `#` included. The opening line keeps an empty string in their place.
+  dropHeredocs =
+    text:
+    let
+      step =
+        acc: line:
+        if acc.marker != null then
+          if match "[[:space:]]*${acc.marker}[[:space:]]*" line != null then
+            acc // { marker = null; }
+          else
+            acc
+        else
+          let
+            m = match "([^#\"]*)<<-?([A-Za-z_][A-Za-z0-9_]*)[[:space:]]*" line;
+          in
+          if m == null then
+            acc // { out = acc.out ++ [ line ]; }
+          else
+            {
+              marker = elemAt m 1;
+              out = acc.out ++ [ "${elemAt m 0}\"\"" ];
+            };
+    in
+    concatStringsSep "\n" (
+      (foldl' step {
+        marker = null;
+        out = [ ];
+      } (lines text)).out
+    );
+
+  # Comments (`#`, `//`, `/* … */`) removed; string literals kept as they are.
+  token = "(\"([^\"\\\\]|\\\\.)*\")|(/\\*([^*]|\\*+[^*/])*\\*+/)|((#|//)[^\n]*)";
+  dropComments =
+    text: concatStringsSep "" (map (x: if isList x then (if elemAt x 0 != null then elemAt x 0 else " ") else x) (split token text));
+
+  captures = re: text: filter isList (split re text);
+
+  field =
+    name: body:
+    let
+      m = captures "(^|[^A-Za-z0-9_-])${name}[[:space:]]*=[[:space:]]*\"([^\"]*)\"" body;
+    in
+    if m == [ ] then null else elemAt (elemAt m 0) 1;
+
+  # [ { file; name; source; version; } … ] of one file.
+  entriesOf =
+    file:
+    let
+      text = dropComments (dropHeredocs (builtins.readFile file));
+      blocks = map (m: elemAt m 0) (
+        captures "required_providers[[:space:]]*[{](([^{}]|[{][^{}]*[}])*)[}]" text
+      );
+      entries =
+        body:
+        map (m: {
+          inherit file;
+          name = elemAt m 0;
+          source = field "source" (elemAt m 1);
+          version = field "version" (elemAt m 1);
+        }) (captures "([A-Za-z_][A-Za-z0-9_-]*)[[:space:]]*=[[:space:]]*[{]([^{}]*)[}]" body);
+    in
+    concatLists (map entries blocks);
+
+  rel = file: builtins.substring (builtins.stringLength dir + 1) (-1) file;
+
+  all = concatLists (map entriesOf (tfFiles "${dir}/stacks"));
 
   merge =
     acc: e:
-    if acc ? ${e.source} && acc.${e.source} != e.version then
-      throw "gf: stacks pin `${e.source}` at both `${acc.${e.source}}` and `${e.version}` (see stacks/${e.stack}); one tofu cannot carry both"
+    if e.source == null then
+      acc
+      // {
+        problems = acc.problems ++ [ "`${rel e.file}`: `required_providers` entry `${e.name}` has no `source`" ];
+      }
+    else if e.version == null then
+      acc
+      // {
+        problems = acc.problems ++ [ "`${rel e.file}`: provider `${e.source}` has no `version` constraint" ];
+      }
+    else if acc.set ? ${e.source} && acc.set.${e.source} != e.version then
+      acc
+      // {
+        problems = acc.problems ++ [
+          "`${rel e.file}`: provider `${e.source}` is constrained to `${e.version}` here but to `${acc.set.${e.source}}` elsewhere; the stacks share one provider set"
+        ];
+      }
     else
-      acc // { ${e.source} = e.version; };
+      acc // { set = acc.set // { ${e.source} = e.version; }; };
 in
-builtins.foldl' merge { } all
+foldl' merge {
+  set = { };
+  problems = [ ];
+} all
+// {
+  count = length all;
+}

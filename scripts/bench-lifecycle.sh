@@ -5,6 +5,8 @@
 #     (median of PAIRS, default 5; target ratio <= 1.10);
 #  2. `gf plan --all --jobs 4` over four independent 300-resource stacks vs `--jobs 1`
 #     (median of RUNS, default 3; target ratio <= 0.6).
+#  3. with GF_BASE_BIN (another gf build, e.g. the commit before a refactor): `gf plan` of the same
+#     stack by that binary vs this one, interleaved pairs (median of PAIRS; the cost of a change).
 # Uses the release build (or GF_BIN); the tofu binary is GF_TOFU, else tofu, else terraform on PATH.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -102,4 +104,20 @@ done
 a=$(median "${j1[@]}")
 b=$(median "${j4[@]}")
 echo "plan of 4 stacks x 300 resources: --jobs 1 median ${a} s; --jobs 4 median ${b} s; ratio $(python3 -c "print('%.2f' % ($b/$a))") (target <= 0.6)"
+if [ -n "${GF_BASE_BIN:-}" ]; then
+  base=() this=()
+  for i in $(seq "$PAIRS"); do
+    t0=$(now)
+    "$GF_BASE_BIN" -C "$REPO" plan big >/dev/null 2>&1
+    t1=$(now)
+    "$GF" -C "$REPO" plan big >/dev/null 2>&1
+    t2=$(now)
+    base+=("$(python3 -c "print($t1-$t0)")")
+    this+=("$(python3 -c "print($t2-$t1)")")
+    echo "pair $i: base $(printf %.3f "${base[-1]}") s, this $(printf %.3f "${this[-1]}") s" >&2
+  done
+  x=$(median "${base[@]}")
+  y=$(median "${this[@]}")
+  echo "gf plan (300 resources), this build vs GF_BASE_BIN: median ${y} s vs ${x} s; ratio $(python3 -c "print('%.3f' % ($y/$x))") (target <= 1.05)"
+fi
 echo "machine: $(nproc) cores, $("$TOFU" version | head -n1)"

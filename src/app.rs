@@ -1,33 +1,41 @@
-//! Command dispatch: resolve the root and environment, then hand each command to its module.
+//! Command dispatch: the command line and one snapshot of the environment become a [`Session`]
+//! (or, for commands that need less, the root or the contract) and plain option structs; each
+//! command goes to its capability module. Errors are reported here, once: as `error: …` on
+//! stderr, and with `--json` also as one JSON document on stdout when none was printed yet.
 
 use std::path::PathBuf;
 
 use anyhow::Context as _;
 
 use crate::backend::{self, Backend, S3Location};
-use crate::cli::{BackendArgs, BackendFormat, CacheCommand, Cli, Command, JsonFlag, StateArgs, StateCli, StateCommand};
+use crate::cli::{self, BackendArgs, BackendFormat, CacheCommand, Cli, Command, JsonFlag, LaneCommand, StateAction};
 use crate::contract::{self, Contract};
-use crate::{check, exit, nix, ui};
+use crate::session::{RealWorld, Session, Vars};
+use crate::{cache, check, exit, lane, lifecycle, nix, signals, ui};
 
-/// What every command gets: the root and environment as asked for, and the working directory.
+/// Where the command line and the environment say the repository and the environment are.
 #[derive(Debug, Clone)]
-pub struct Globals {
-    /// `-C`/`--root`/`GF_ROOT`.
-    pub root: Option<PathBuf>,
-    /// `--env`/`ENV`.
-    pub env: Option<String>,
+struct Globals {
+    /// `-C`/`--root`, else `GF_ROOT`.
+    root: Option<PathBuf>,
+    /// `--env`, else `GF_ENV`, else `ENV` (unless it is a path).
+    env: Option<String>,
     /// The working directory.
-    pub cwd: PathBuf,
+    cwd: PathBuf,
 }
 
 impl Globals {
-    /// The repository root.
-    pub fn root(&self) -> Result<PathBuf, contract::ContractError> {
+    fn new(cli: &Cli, vars: &Vars) -> anyhow::Result<Self> {
+        let cwd = std::env::current_dir().context("cannot read the working directory")?;
+        let root = cli.root.clone().or_else(|| vars.raw("GF_ROOT").filter(|v| !v.is_empty()).map(PathBuf::from));
+        Ok(Self { root, env: env_name(cli.env.as_deref(), vars), cwd })
+    }
+
+    fn root(&self) -> Result<PathBuf, contract::ContractError> {
         contract::discover_root(self.root.as_deref(), &self.cwd)
     }
 
-    /// The loaded, valid contract (errors list every finding).
-    pub fn contract(&self) -> Result<Contract, contract::ContractError> {
+    fn contract(&self) -> Result<Contract, contract::ContractError> {
         let c = Contract::load(&self.root()?)?;
         for w in &c.warnings {
             ui::warn(&w.to_string());
@@ -35,30 +43,244 @@ impl Globals {
         Ok(c)
     }
 
-    /// The selected environment's name.
-    pub fn env_name(&self, c: &Contract) -> Result<String, contract::ContractError> {
-        c.env(self.env.as_deref()).map(|(name, _)| name.to_string())
+    /// The session for the selected environment.
+    fn session(&self, vars: Vars) -> anyhow::Result<Session> {
+        let c = self.contract()?;
+        let env = c.env(self.env.as_deref())?.0.to_string();
+        Ok(Session::new(c, &env, vars, RealWorld)?)
     }
 }
 
-/// Run one parsed command line; the `u8` is the exit code of a command that did not fail.
-pub async fn run(cli: Cli) -> anyhow::Result<u8> {
-    let cwd = std::env::current_dir().context("cannot read the working directory")?;
-    let g = Globals { root: cli.root, env: cli.env, cwd };
-    match cli.command {
-        Command::Stacks(a) => stacks(&g, a),
-        Command::Check(a) => check_cmd(&g, a),
-        Command::Backend(a) => backend_cmd(&g, &a).await,
-        Command::Init(a) => crate::lifecycle::run(&g, crate::lifecycle::Op::Init, a).await,
-        Command::Plan(a) => crate::lifecycle::run(&g, crate::lifecycle::Op::Plan, a).await,
-        Command::Apply(a) => crate::lifecycle::run(&g, crate::lifecycle::Op::Apply, a).await,
-        Command::Destroy(a) => crate::lifecycle::run(&g, crate::lifecycle::Op::Destroy, a).await,
-        Command::Output(a) => crate::lifecycle::run(&g, crate::lifecycle::Op::Output, a).await,
-        Command::State(a) => Box::pin(state_cmd(&g, a)).await,
-        Command::Doctor(a) => crate::doctor::run(&g, a).await,
-        Command::Cache(CacheCommand::Check(a)) => crate::cache::run_check(&g, a).await,
-        Command::Lane(cmd) => crate::lane::run(&g, cmd).await,
+/// `--env`, else `GF_ENV`, else `ENV`. An `ENV` holding a `/` is sh's startup file (many CI images
+/// set `ENV=/root/.shrc`), not an environment name: ignored with a warning.
+fn env_name(flag: Option<&str>, vars: &Vars) -> Option<String> {
+    if let Some(e) = flag {
+        return Some(e.to_string());
     }
+    if let Some(e) = vars.get("GF_ENV") {
+        return Some(e);
+    }
+    let e = vars.get("ENV")?;
+    if e.contains('/') {
+        ui::warn(&format!("ignoring `ENV={e}`: it is a path (sh's startup file), not an environment; set `GF_ENV`"));
+        return None;
+    }
+    Some(e)
+}
+
+/// The variables whose values are credentials: never printed, whatever prints them.
+const SECRET_VARS: &[&str] = &[
+    backend::ENV_ACCESS_KEY,
+    backend::ENV_SECRET_KEY,
+    "GF_ATTIC_TOKEN",
+    "TF_HTTP_PASSWORD",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+];
+
+/// Register the credentials of `vars` with the redactor.
+pub fn register_secrets(vars: &Vars) {
+    for name in SECRET_VARS {
+        if let Some(v) = vars.get(name) {
+            ui::add_secret(&v);
+        }
+    }
+}
+
+/// Run one parsed command line; returns the exit code.
+pub async fn run(cli: Cli, vars: Vars) -> u8 {
+    if let Err(e) = signals::install() {
+        ui::error(&format!("cannot handle SIGINT/SIGTERM/SIGHUP: {e}"));
+        return exit::ERROR;
+    }
+    let json = cli.command.json();
+    match dispatch(cli, vars).await {
+        Ok(code) => code,
+        Err(err) => {
+            report(&err, json);
+            exit::code_for(&err)
+        }
+    }
+}
+
+/// An error: once on stderr; with `--json` also as a document on stdout unless the command
+/// already printed its own (the lifecycle's report carries its errors).
+fn report(err: &anyhow::Error, json: bool) {
+    let text = ui::anyhow_chain(err);
+    ui::error(&text);
+    if json && !ui::json_printed() {
+        let gate = exit::refusal(err).map(|r| r.gate);
+        let _ = ui::print_json(&serde_json::json!({
+            "ok": false,
+            "gate": gate,
+            "error": text,
+            "exit": exit::code_for(err),
+        }));
+    }
+}
+
+async fn dispatch(cli: Cli, vars: Vars) -> anyhow::Result<u8> {
+    let g = Globals::new(&cli, &vars)?;
+    match cli.command {
+        Command::Completions(a) => {
+            let mut buf = Vec::new();
+            clap_complete::generate(a.shell, &mut <Cli as clap::CommandFactory>::command(), "gf", &mut buf);
+            ui::out_raw(&String::from_utf8_lossy(&buf));
+            Ok(exit::OK)
+        }
+        Command::Man => {
+            let mut buf = Vec::new();
+            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(&mut buf)?;
+            ui::out_raw(&String::from_utf8_lossy(&buf));
+            Ok(exit::OK)
+        }
+        Command::Stacks(a) => stacks(&g, a),
+        Command::Check(a) => check_cmd(&g, &vars, a),
+        Command::Backend(a) => backend_cmd(&g.session(vars)?, &a).await,
+        Command::Init(a) => lifecycle(&g, vars, init_options(a)).await,
+        Command::Plan(a) => lifecycle(&g, vars, plan_options(a)).await,
+        Command::Apply(a) => lifecycle(&g, vars, apply_options(a)).await,
+        Command::Destroy(a) => lifecycle(&g, vars, destroy_options(a)).await,
+        Command::Output(a) => {
+            lifecycle(&g, vars, lifecycle::Options { op: lifecycle::Op::Output, ..run_options(a.run) }).await
+        }
+        Command::Show(a) => show_cmd(&g.session(vars)?, &a).await,
+        Command::State(a) => state_cmd(&g.session(vars)?, a).await,
+        Command::Doctor(a) => crate::doctor::run(&g.session(vars)?, a.json).await,
+        Command::Cache(CacheCommand::Check(a)) => cache_check(&g, &vars, a).await,
+        Command::Lane(cmd) => {
+            let (verb, a) = match cmd {
+                LaneCommand::Status(a) => (lane::Verb::Status, a),
+                LaneCommand::Drain(a) => (lane::Verb::Drain, a),
+                LaneCommand::Restore(a) => (lane::Verb::Restore, a),
+            };
+            let args = lane::LaneArgs { stack: a.stack, timeout: a.timeout, json: a.json };
+            lane::run(&g.session(vars)?, verb, &args).await
+        }
+    }
+}
+
+async fn lifecycle(g: &Globals, vars: Vars, o: lifecycle::Options) -> anyhow::Result<u8> {
+    lifecycle::run(&g.session(vars)?, &o).await
+}
+
+fn run_options(r: cli::RunArgs) -> lifecycle::Options {
+    lifecycle::Options {
+        stacks: r.stacks,
+        all: r.all,
+        dry_run: r.dry_run,
+        json: r.json,
+        tofu_args: r.tofu_args,
+        jobs: 1,
+        ..lifecycle::Options::default()
+    }
+}
+
+fn init_options(a: cli::InitArgs) -> lifecycle::Options {
+    lifecycle::Options {
+        op: lifecycle::Op::Init,
+        allow_empty_state: a.allow_empty_state,
+        lock_wait: a.lock.lock_wait,
+        ..run_options(a.run)
+    }
+}
+
+fn plan_options(a: cli::PlanArgs) -> lifecycle::Options {
+    lifecycle::Options {
+        op: lifecycle::Op::Plan,
+        allow_empty_state: a.allow_empty_state,
+        detailed_exitcode: a.detailed_exitcode,
+        destroy_plan: a.destroy,
+        jobs: usize::from(a.jobs),
+        skip_cache_gate: a.skip_cache_gate,
+        lock_wait: a.lock.lock_wait,
+        ..run_options(a.run)
+    }
+}
+
+fn apply_options(a: cli::ApplyArgs) -> lifecycle::Options {
+    lifecycle::Options {
+        op: lifecycle::Op::Apply,
+        yes: a.yes,
+        skip_cache_gate: a.skip_cache_gate,
+        timeout: a.timeout,
+        lock_wait: a.lock.lock_wait,
+        ..run_options(a.run)
+    }
+}
+
+fn destroy_options(a: cli::DestroyArgs) -> lifecycle::Options {
+    lifecycle::Options {
+        op: lifecycle::Op::Destroy,
+        yes: a.yes,
+        allow_empty_state: a.allow_empty_state,
+        lock_wait: a.lock.lock_wait,
+        ..run_options(a.run)
+    }
+}
+
+async fn show_cmd(s: &Session, a: &cli::ShowArgs) -> anyhow::Result<u8> {
+    let plan = lifecycle::saved_plan(s, &a.stack).await?;
+    let r = crate::show::report(&plan);
+    if a.json {
+        ui::print_json(&r)?;
+    } else if a.markdown {
+        ui::out_raw(&crate::show::markdown(&r, crate::show::COMMENT_LIMIT));
+    } else {
+        ui::out_raw(&crate::show::human(&r));
+    }
+    Ok(exit::OK)
+}
+
+async fn state_cmd(s: &Session, a: cli::StateArgs) -> anyhow::Result<u8> {
+    match a.action {
+        None => crate::state::show(s, a.stack.as_deref().unwrap_or_default(), a.json).await,
+        Some(StateAction::Unlock(u)) => crate::state::unlock(s, &u.stack, u.yes, u.json).await,
+        Some(StateAction::PushErrored(p)) => lifecycle::errored::push(s, &p.stack, p.lock.lock_wait, p.json).await,
+        Some(StateAction::Migrate(m)) => Box::pin(migrate_cmd(s, m)).await,
+    }
+}
+
+async fn migrate_cmd(s: &Session, m: cli::MigrateArgs) -> anyhow::Result<u8> {
+    let stack = s.contract.stack(&m.stack)?;
+    crate::context::ContextStatus::of(&s.environment, &s.vars).report(&s.env, "gf state migrate");
+    // A credential that is not UTF-8 would be sent lossily decoded: a wrong password.
+    for k in [crate::httpstate::ENV_USERNAME, crate::httpstate::ENV_PASSWORD] {
+        if s.vars.raw(k).is_some_and(|v| v.to_str().is_none()) {
+            anyhow::bail!("`{k}` is not valid UTF-8: gf cannot send it as basic auth");
+        }
+    }
+    let opts = crate::migrate::MigrateOptions {
+        from_http: m.from_http,
+        lock_address: m.lock_address,
+        unlock_address: m.unlock_address,
+        lock_method: m.lock_method,
+        unlock_method: m.unlock_method,
+        dry_run: m.dry_run,
+        yes: m.yes,
+        json: m.json,
+    };
+    Box::pin(crate::migrate::run(&s.contract, &s.env, stack, s.vars.lookup(), &opts)).await
+}
+
+async fn cache_check(g: &Globals, vars: &Vars, a: cli::CacheCheckArgs) -> anyhow::Result<u8> {
+    // The contract is optional here: flags and `GF_ATTIC_*` suffice outside a repository.
+    let contract = match g.root() {
+        Ok(_) => Some(g.contract()?),
+        Err(_) if g.root.is_none() && a.stack.is_none() => None,
+        Err(e) => return Err(e.into()),
+    };
+    let env = contract.as_ref().and_then(|c| c.env(g.env.as_deref()).ok());
+    let o = cache::CheckOptions {
+        overrides: cache::Overrides { endpoint: a.endpoint, cache: a.cache, trusted_keys: a.trusted_keys },
+        paths: a.paths,
+        stack: a.stack,
+        closure: a.closure,
+        jobs: usize::from(a.jobs),
+        json: a.json,
+    };
+    cache::run_check(&RealWorld, vars, contract.as_ref().map(|c| (c, env)), &o).await
 }
 
 fn stacks(g: &Globals, a: JsonFlag) -> anyhow::Result<u8> {
@@ -105,29 +327,28 @@ fn stacks(g: &Globals, a: JsonFlag) -> anyhow::Result<u8> {
         })
         .collect();
     let key_header = env.as_deref().map_or_else(|| "state key".to_string(), |e| format!("state key ({e})"));
-    print!("{}", ui::table(&["#", "stack", "namespaces", &key_header, "apply", "lane", "cache"], &rows));
+    ui::out_raw(&ui::table(&["#", "stack", "namespaces", &key_header, "apply", "lane", "cache"], &rows));
     Ok(exit::OK)
 }
 
-fn check_cmd(g: &Globals, a: JsonFlag) -> anyhow::Result<u8> {
+fn check_cmd(g: &Globals, vars: &Vars, a: JsonFlag) -> anyhow::Result<u8> {
     let root = g.root()?;
-    let vars: Vec<(String, String)> = std::env::vars().collect();
-    let report = check::run(&root, &vars)?;
+    let report = check::run(&root, vars)?;
     if a.json {
         ui::print_json(&report)?;
     } else {
         for f in &report.findings {
-            eprintln!("{f}");
+            crate::errln!("{f}");
         }
         if report.ok {
-            println!(
+            crate::outln!(
                 "ok: `{}` contract and stacks pass ({} warning{})",
                 root.display(),
                 report.warnings,
-                if report.warnings == 1 { "" } else { "s" }
+                plural(report.warnings)
             );
         } else {
-            println!(
+            crate::outln!(
                 "{} error{}, {} warning{}",
                 report.errors,
                 plural(report.errors),
@@ -143,63 +364,30 @@ fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
-async fn backend_cmd(g: &Globals, a: &BackendArgs) -> anyhow::Result<u8> {
-    let c = g.contract()?;
-    let env = g.env_name(&c)?;
+async fn backend_cmd(s: &Session, a: &BackendArgs) -> anyhow::Result<u8> {
+    let c = &s.contract;
     let stack = c.stack(&a.stack)?;
-    let location = S3Location::from_env(&c.backend.region)?;
-    let b = Backend::new(stack, &env, location)?;
+    let location = S3Location::from_lookup(s.vars.lookup(), &c.backend.region)?;
+    let b = Backend::new(stack, &s.env, location)?;
     let text = b.to_tfbackend();
     if a.nix {
         let path = nix::text_store_path(&b.file_name(), text.as_bytes());
         if a.realise {
             crate::nix::realise_text(&b.file_name(), &text, &path).await?;
         }
-        println!("{path}");
+        crate::outln!("{path}");
         return Ok(exit::OK);
     }
     if a.write {
         let dest = stack.dir.join(b.file_name());
-        std::fs::write(&dest, &text).map_err(|source| backend::BackendError::Write { path: dest.clone(), source })?;
+        // 0600 whatever the umask: the endpoint is an internal operator detail.
+        lifecycle::work::write_private(&dest, text.as_bytes())?;
         ui::note(&format!("wrote `{}`", dest.strip_prefix(&c.root).unwrap_or(&dest).display()));
         return Ok(exit::OK);
     }
     match a.format {
-        BackendFormat::Tfbackend => print!("{text}"),
+        BackendFormat::Tfbackend => ui::out_raw(&text),
         BackendFormat::Json => ui::print_json(&b.to_json())?,
     }
     Ok(exit::OK)
-}
-
-async fn state_cmd(g: &Globals, a: StateCli) -> anyhow::Result<u8> {
-    match (a.command, a.stack) {
-        (Some(StateCommand::Migrate(m)), _) => {
-            let c = g.contract()?;
-            let (env, environment) = c.env(g.env.as_deref())?;
-            let stack = c.stack(&m.stack)?;
-            crate::context::ContextStatus::from_env(environment).report(env, "gf state migrate");
-            let opts = crate::migrate::MigrateOptions {
-                from_http: m.from_http,
-                lock_address: m.lock_address,
-                unlock_address: m.unlock_address,
-                lock_method: m.lock_method,
-                unlock_method: m.unlock_method,
-                dry_run: m.dry_run,
-                yes: m.yes,
-                json: m.json,
-            };
-            // A credential that is not UTF-8 would read as unset and be silently not sent.
-            for k in [crate::httpstate::ENV_USERNAME, crate::httpstate::ENV_PASSWORD] {
-                if std::env::var_os(k).is_some_and(|v| v.to_str().is_none()) {
-                    anyhow::bail!("`{k}` is not valid UTF-8: gf cannot send it as basic auth");
-                }
-            }
-            let vars: Vec<(String, String)> =
-                std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect();
-            let lookup = |k: &str| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-            Box::pin(crate::migrate::run(&c, env, stack, lookup, &opts)).await
-        }
-        (None, Some(stack)) => crate::s3state::run(g, StateArgs { stack, json: a.json }).await,
-        (None, None) => anyhow::bail!("`gf state` needs a stack (or a subcommand: `gf state migrate`)"),
-    }
 }

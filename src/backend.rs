@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use sha2::{Digest, Sha256};
 
-use crate::contract::{Contract, ContractError, Stack};
+use crate::contract::{ContractError, Stack, shown};
 
 /// Environment variable of the S3 endpoint.
 pub const ENV_ENDPOINT: &str = "TOFU_BACKEND_S3_ENDPOINT";
@@ -26,11 +26,22 @@ pub enum BackendError {
     /// Endpoint and/or bucket unset.
     #[error("cannot render the S3 backend: {} not set", missing_list(.0))]
     Missing(Vec<&'static str>),
+    /// `TOFU_BACKEND_S3_ENDPOINT` with user info (never shown).
+    #[error(transparent)]
+    UserInfo(#[from] crate::endpoint::UserInfo),
     /// A value that cannot be written into a backend file.
     #[error("`{var}` contains a control character; refusing to render it into a backend file")]
     ControlChar {
         /// The variable (or contract field) holding it.
         var: &'static str,
+    },
+    /// `TOFU_BACKEND_S3_BUCKET` breaks S3's bucket-name rules.
+    #[error("`{ENV_BUCKET}` (`{bucket}`) is not a valid S3 bucket name: {reason}")]
+    Bucket {
+        /// The name, as it may be shown.
+        bucket: String,
+        /// Which rule it breaks.
+        reason: String,
     },
     /// Contract lookups.
     #[error(transparent)]
@@ -51,7 +62,7 @@ fn missing_list(vars: &[&str]) -> String {
 }
 
 /// Where the S3 state backend is (no credential).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct S3Location {
     /// Endpoint URL.
     pub endpoint: String,
@@ -77,21 +88,49 @@ impl S3Location {
         }
         match (endpoint, bucket) {
             (Some(endpoint), Some(bucket)) => {
+                crate::endpoint::refuse_user_info(
+                    &endpoint,
+                    "S3 endpoint",
+                    "`TOFU_BACKEND_S3_ENDPOINT`",
+                    "give the credentials in `TOFU_BACKEND_S3_ACCESS_KEY` and `TOFU_BACKEND_S3_SECRET_KEY`",
+                )?;
                 let region = get(ENV_REGION).unwrap_or_else(|| default_region.to_string());
                 for (var, v) in [(ENV_ENDPOINT, &endpoint), (ENV_BUCKET, &bucket), (ENV_REGION, &region)] {
                     if v.chars().any(char::is_control) {
                         return Err(BackendError::ControlChar { var });
                     }
                 }
+                if let Some(reason) = bucket_problem(&bucket) {
+                    return Err(BackendError::Bucket { bucket: shown(&bucket), reason });
+                }
                 Ok(Self { endpoint, bucket, region })
             }
             _ => Err(BackendError::Missing(missing)),
         }
     }
+}
 
-    /// From the process environment.
-    pub fn from_env(default_region: &str) -> Result<Self, BackendError> {
-        Self::from_lookup(|k| std::env::var(k).ok(), default_region)
+/// Why `bucket` is not an S3 bucket name, if it is not one: 3 to 63 characters, lowercase
+/// letters, digits, `.` and `-`, starting and ending with a letter or digit, no `..`, not an IPv4
+/// address. A `/` would move into the object key: the state would land under another key.
+pub fn bucket_problem(bucket: &str) -> Option<String> {
+    let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    if bucket.contains('/') {
+        Some("it contains `/`, which would move into the object key".into())
+    } else if let Some(c) = bucket.chars().find(|c| !(alnum(*c) || *c == '.' || *c == '-')) {
+        Some(format!("`{}` is not a lowercase letter, digit, `.` or `-`", shown(c.encode_utf8(&mut [0; 4]))))
+    } else if !(3..=63).contains(&bucket.len()) {
+        Some(format!("it is {} characters long; bucket names have 3 to 63", bucket.len()))
+    } else if !bucket.starts_with(alnum) || !bucket.ends_with(alnum) {
+        Some("it must start and end with a lowercase letter or digit".into())
+    } else if bucket.contains("..") {
+        Some("it has two adjacent periods".into())
+    } else if bucket.split('.').count() == 4
+        && bucket.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    {
+        Some("it is formatted as an IP address".into())
+    } else {
+        None
     }
 }
 
@@ -166,13 +205,6 @@ impl Backend {
 /// `<stack>.<env>.s3.tfbackend`.
 pub fn file_name(stack: &str, env: &str) -> String {
     format!("{stack}.{env}.s3.tfbackend")
-}
-
-/// Render the backend of `stack_name` in `env` from the process environment.
-pub fn render(contract: &Contract, stack_name: &str, env: &str) -> Result<Backend, BackendError> {
-    let stack = contract.stack(stack_name)?;
-    let location = S3Location::from_env(&contract.backend.region)?;
-    Backend::new(stack, env, location)
 }
 
 /// A quoted HCL string literal. Escapes `\`, `"`, and the template sequences `${` and `%{`
@@ -283,8 +315,45 @@ mod tests {
     }
 
     #[test]
+    fn refuses_user_info_in_the_endpoint_without_showing_it() {
+        let lookup = |k: &str| Some(if k == ENV_ENDPOINT { "http://u:SENTINEL@h:9000".into() } else { "b-1".into() });
+        let err = S3Location::from_lookup(lookup, "r").unwrap_err();
+        assert!(matches!(err, BackendError::UserInfo(_)), "{err:?}");
+        let msg = err.to_string();
+        assert!(msg.contains("`TOFU_BACKEND_S3_ENDPOINT` contains `@`") && !msg.contains("SENTINEL"), "{msg}");
+    }
+
+    #[test]
+    fn bucket_names_follow_s3s_rules() {
+        for good in ["gf-state", "abc", "a.b-c.1", "192.168.5", "1.2.3.4.5", &"b".repeat(63)] {
+            assert_eq!(bucket_problem(good), None, "{good}");
+        }
+        for (bad, why) in [
+            ("gf/state", "`/`"),
+            ("gf-state/", "`/`"),
+            ("Gf-state", "`G`"),
+            ("gf_state", "`_`"),
+            ("gf state", "` `"),
+            ("gf\u{202e}x", "`\\u{202e}`"),
+            ("ab", "2 characters"),
+            (&"b".repeat(64), "64 characters"),
+            ("-gf", "start and end"),
+            ("gf.", "start and end"),
+            ("gf..state", "adjacent periods"),
+            ("192.168.5.4", "IP address"),
+        ] {
+            let p = bucket_problem(bad).unwrap_or_else(|| panic!("{bad} passed"));
+            assert!(p.contains(why), "{bad}: {p}");
+        }
+        let err =
+            S3Location::from_lookup(|k| Some(if k == ENV_BUCKET { "gf/x".into() } else { "http://h".into() }), "r");
+        let msg = err.unwrap_err().to_string();
+        assert!(msg.starts_with("`TOFU_BACKEND_S3_BUCKET` (`gf/x`) is not a valid S3 bucket name"), "{msg}");
+    }
+
+    #[test]
     fn region_defaults_to_the_contract() {
-        let loc = S3Location::from_lookup(|k| (k != ENV_REGION).then(|| "v".into()), "eu-1").unwrap();
+        let loc = S3Location::from_lookup(|k| (k != ENV_REGION).then(|| "vvv".into()), "eu-1").unwrap();
         assert_eq!(loc.region, "eu-1");
     }
 }

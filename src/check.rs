@@ -7,6 +7,9 @@ use hcl_edit::Span as _;
 use hcl_edit::structure::{Block, Body, Structure};
 
 use crate::contract::{Contract, ContractError, Finding, Severity, Stack};
+use crate::session::Vars;
+use crate::sources::{self, SourceFile};
+use crate::{providers, scalesets};
 
 /// Everything `gf check` found.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -22,23 +25,33 @@ pub struct Report {
 }
 
 /// Run every check over the repository at `root`, with `env_vars` the process environment.
-pub fn run(root: &Path, env_vars: &[(String, String)]) -> Result<Report, ContractError> {
+pub fn run(root: &Path, env_vars: &Vars) -> Result<Report, ContractError> {
     let (contract, mut findings) = Contract::load_with_findings(root)?;
     if let Some(c) = &contract {
         for stack in &c.stacks {
             findings.extend(check_sources(root, stack));
         }
     }
+    // One provider set for every stack and local module (what the flake's tofu must carry).
+    findings.extend(providers::provider_set(root).1);
+    // A file both a stack reaches and the provider reading parse is reported once.
+    let mut seen = Vec::new();
+    findings.retain(|f| {
+        let new = !seen.contains(f);
+        if new {
+            seen.push(f.clone());
+        }
+        new
+    });
     findings.extend(env_findings(env_vars));
     let errors = findings.iter().filter(|f| f.severity == Severity::Error).count();
     Ok(Report { ok: errors == 0, errors, warnings: findings.len() - errors, findings })
 }
 
 /// Warnings about the process environment: `TF_HTTP_*` is compatibility-only GitLab HTTP state.
-pub fn env_findings(env_vars: &[(String, String)]) -> Vec<Finding> {
-    let mut names: Vec<&str> = env_vars.iter().map(|(k, _)| k.as_str()).filter(|k| k.starts_with("TF_HTTP_")).collect();
-    names.sort_unstable();
-    names
+pub fn env_findings(env_vars: &Vars) -> Vec<Finding> {
+    env_vars
+        .names_with_prefix("TF_HTTP_")
         .into_iter()
         .map(|k| {
             Finding::warning(
@@ -51,94 +64,24 @@ pub fn env_findings(env_vars: &[(String, String)]) -> Vec<Finding> {
         .collect()
 }
 
-/// Findings of one stack's `*.tf` files: parse errors, the backend block, compatibility-only
-/// assumptions.
+/// Findings of one stack's OpenTofu sources and data: parse errors, the backend block of its root
+/// module, compatibility-only assumptions in it and in every local module it reaches, and its
+/// scale-set file against its lane.
 pub fn check_sources(root: &Path, stack: &Stack) -> Vec<Finding> {
-    let mut findings = Vec::new();
-    let mut files: Vec<_> = std::fs::read_dir(&stack.dir)
-        .map(|rd| {
-            rd.filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|e| e == "tf") && p.is_file())
-                .collect()
-        })
-        .unwrap_or_default();
-    files.sort();
+    let reach = sources::reach(root, &stack.dir);
+    let mut findings = reach.findings.clone();
     let mut s3_backends: Vec<(String, usize)> = Vec::new();
-    let mut parsed_all = true;
-    for path in &files {
-        let rel = path.strip_prefix(root).unwrap_or(path).to_string_lossy().into_owned();
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) => {
-                findings.push(Finding::error("unreadable", Some(&rel), None, format!("cannot read: {e}")));
-                parsed_all = false;
-                continue;
+    for (i, dir) in reach.dirs.iter().enumerate() {
+        for file in &dir.files {
+            let mut ctx = FileCtx { file, stack: &stack.name, findings: &mut findings };
+            // The backend belongs to the root module; tofu ignores one in a module.
+            if i == 0 {
+                ctx.backends(&mut s3_backends);
             }
-        };
-        let body = match hcl_edit::parser::parse_body(&text) {
-            Ok(b) => b,
-            Err(e) => {
-                let loc = e.location();
-                findings.push(Finding {
-                    column: Some(loc.column()),
-                    ..Finding::error(
-                        "hcl-parse",
-                        Some(&rel),
-                        Some(loc.line()),
-                        format!("does not parse as HCL: {}", e.message()),
-                    )
-                });
-                parsed_all = false;
-                continue;
-            }
-        };
-        let mut ctx = FileCtx { rel: &rel, text: &text, stack: &stack.name, findings: &mut findings };
-        for block in body.get_blocks("terraform") {
-            for backend in block.body.get_blocks("backend") {
-                let kind = backend.labels.first().map(|l| l.as_str().to_string()).unwrap_or_default();
-                let line = ctx.line(backend.span());
-                match kind.as_str() {
-                    "s3" => {
-                        s3_backends.push((rel.clone(), line.unwrap_or(0)));
-                        if !backend.body.is_empty() {
-                            let names: Vec<String> = backend
-                                .body
-                                .iter()
-                                .map(|s| match s {
-                                    Structure::Attribute(a) => format!("`{}`", a.key.as_str()),
-                                    Structure::Block(b) => format!("`{}` block", b.ident.as_str()),
-                                })
-                                .collect();
-                            ctx.error(
-                                "inline-backend",
-                                line,
-                                format!(
-                                    "`backend \"s3\"` must be an empty partial configuration (gf renders it per environment), found {}",
-                                    names.join(", ")
-                                ),
-                            );
-                        }
-                    }
-                    "http" => ctx.error(
-                        "http-backend",
-                        line,
-                        format!(
-                            "stack `{}` declares `backend \"http\"`: GitLab-managed HTTP state is compatibility-only; active stacks use `backend \"s3\" {{}}`",
-                            stack.name
-                        ),
-                    ),
-                    other => ctx.error(
-                        "backend-type",
-                        line,
-                        format!("`backend \"{other}\"`: active stacks use `backend \"s3\" {{}}` only"),
-                    ),
-                }
-            }
+            ctx.walk(&file.body);
         }
-        ctx.walk(&body);
     }
-    if parsed_all {
+    if reach.complete {
         match s3_backends.len() {
             1 => {}
             0 => findings.push(Finding::error(
@@ -163,12 +106,12 @@ pub fn check_sources(root: &Path, stack: &Stack) -> Vec<Finding> {
             }
         }
     }
+    findings.extend(scalesets::findings(root, stack));
     findings
 }
 
 struct FileCtx<'a> {
-    rel: &'a str,
-    text: &'a str,
+    file: &'a SourceFile,
     stack: &'a str,
     findings: &'a mut Vec<Finding>,
 }
@@ -184,13 +127,63 @@ const COMPAT: &[(&str, &str, &str)] = &[
     ("liqo", "compat-liqo", "Liqo multi-cluster references are compatibility-only (one cluster, `honey`)"),
 ];
 
+/// Attributes whose value is prose for people, never configuration: not inspected.
+const PROSE: &[&str] = &["description", "error_message"];
+
 impl FileCtx<'_> {
     fn line(&self, span: Option<std::ops::Range<usize>>) -> Option<usize> {
-        span.map(|r| self.text[..r.start.min(self.text.len())].matches('\n').count() + 1)
+        self.file.line(span)
     }
 
     fn error(&mut self, code: &'static str, line: Option<usize>, message: String) {
-        self.findings.push(Finding::error(code, Some(self.rel), line, message));
+        self.findings.push(Finding::error(code, Some(&self.file.rel), line, message));
+    }
+
+    /// The `backend` blocks of this file's `terraform` blocks; S3 ones are collected.
+    fn backends(&mut self, s3: &mut Vec<(String, usize)>) {
+        let file = self.file;
+        for block in file.body.get_blocks("terraform") {
+            for backend in block.body.get_blocks("backend") {
+                let kind = backend.labels.first().map(|l| l.as_str().to_string()).unwrap_or_default();
+                let line = self.line(backend.span());
+                match kind.as_str() {
+                    "s3" => {
+                        s3.push((file.rel.clone(), line.unwrap_or(0)));
+                        if !backend.body.is_empty() {
+                            let names: Vec<String> = backend
+                                .body
+                                .iter()
+                                .map(|s| match s {
+                                    Structure::Attribute(a) => format!("`{}`", a.key.as_str()),
+                                    Structure::Block(b) => format!("`{}` block", b.ident.as_str()),
+                                })
+                                .collect();
+                            self.error(
+                                "inline-backend",
+                                line,
+                                format!(
+                                    "`backend \"s3\"` must be an empty partial configuration (gf renders it per environment), found {}",
+                                    names.join(", ")
+                                ),
+                            );
+                        }
+                    }
+                    "http" => self.error(
+                        "http-backend",
+                        line,
+                        format!(
+                            "stack `{}` declares `backend \"http\"`: GitLab-managed HTTP state is compatibility-only; active stacks use `backend \"s3\" {{}}`",
+                            self.stack
+                        ),
+                    ),
+                    other => self.error(
+                        "backend-type",
+                        line,
+                        format!("`backend \"{other}\"`: active stacks use `backend \"s3\" {{}}` only"),
+                    ),
+                }
+            }
+        }
     }
 
     fn compat(&mut self, haystack: &str, span: Option<&std::ops::Range<usize>>) {
@@ -203,13 +196,16 @@ impl FileCtx<'_> {
         }
     }
 
+    /// Block headers (types and labels: `provider "civo"`, `resource "civo_volume" …`) and
+    /// attribute values (provider sources, defaults, locals), except prose.
     fn walk(&mut self, body: &Body) {
         for s in body {
             match s {
                 Structure::Block(b) => self.block(b),
+                Structure::Attribute(a) if PROSE.contains(&a.key.as_str()) => {}
                 Structure::Attribute(a) => {
                     // The expression's own source text (its span excludes surrounding comments).
-                    let src = a.value.span().and_then(|r| self.text.get(r)).unwrap_or_default().to_string();
+                    let src = a.value.span().and_then(|r| self.file.text.get(r)).unwrap_or_default().to_string();
                     self.compat(&src, a.span().as_ref());
                 }
             }
@@ -241,7 +237,7 @@ mod tests {
 
     #[test]
     fn warns_about_tf_http_only() {
-        let vars = vec![("TF_HTTP_ADDRESS".to_string(), "x".to_string()), ("PATH".to_string(), "/bin".to_string())];
+        let vars = Vars::from_pairs([("TF_HTTP_ADDRESS", "x"), ("PATH", "/bin")]);
         let f = env_findings(&vars);
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].severity, Severity::Warning);

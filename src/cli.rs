@@ -7,15 +7,16 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// gf: deploy GloriousFlywheel's OpenTofu stacks onto `honey` by its deployment contract.
 #[derive(Debug, Parser)]
-#[command(name = "gf", version, about, propagate_version = true)]
+#[command(name = "gf", version = crate::VERSION, about, propagate_version = true)]
 pub struct Cli {
-    /// Repository root (the folder holding `stacks/contract.json`); default: walk up from the
-    /// working directory
-    #[arg(short = 'C', long = "root", env = "GF_ROOT", global = true, value_name = "DIR")]
+    /// Repository root (the folder holding `stacks/contract.json`); default: `GF_ROOT`, else walk up
+    /// from the working directory
+    #[arg(short = 'C', long = "root", global = true, value_name = "DIR")]
     pub root: Option<PathBuf>,
 
-    /// Environment name from `stacks/contract.json` (default: the contract's only environment)
-    #[arg(long = "env", env = "ENV", global = true, value_name = "E")]
+    /// Environment name from `stacks/contract.json` (default: `GF_ENV`, else `ENV`, else the
+    /// contract's only environment)
+    #[arg(long = "env", global = true, value_name = "E")]
     pub env: Option<String>,
 
     #[command(subcommand)]
@@ -32,17 +33,19 @@ pub enum Command {
     /// Render a stack's S3 backend file (never a credential)
     Backend(BackendArgs),
     /// `tofu init` a stack against its S3 backend
-    Init(LifecycleArgs),
+    Init(InitArgs),
     /// `tofu plan` a stack and save the plan under `.gf/<env>/<stack>/`
-    Plan(LifecycleArgs),
+    Plan(PlanArgs),
     /// Apply a stack's saved plan (drains the heavy Nix lane first for lane stacks)
-    Apply(LifecycleArgs),
+    Apply(ApplyArgs),
     /// Destroy a stack's resources (asks for the stack name unless `--yes`)
-    Destroy(LifecycleArgs),
+    Destroy(DestroyArgs),
     /// Show a stack's outputs
-    Output(LifecycleArgs),
-    /// Managed-state facts from S3 (serial, lineage, resources, lock), or `gf state migrate`
-    State(StateCli),
+    Output(OutputArgs),
+    /// The saved plan as a reviewer reads it: attribute diffs, replacements, outputs
+    Show(ShowArgs),
+    /// Managed-state facts from S3 (serial, lineage, lock); `unlock`, `push-errored`, `migrate`
+    State(StateArgs),
     /// Preflight of the environment: context, S3, tofu, cache
     Doctor(JsonFlag),
     /// The Attic cache gate
@@ -51,6 +54,38 @@ pub enum Command {
     /// The heavy Nix lane: shared ARC runner sets drained around the ARC apply
     #[command(subcommand)]
     Lane(LaneCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    Completions(CompletionsArgs),
+    /// Print gf's man page (roff)
+    Man,
+}
+
+/// `gf completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+impl Command {
+    /// Whether `--json` was asked for (errors are then one JSON document too).
+    pub fn json(&self) -> bool {
+        match self {
+            Self::Stacks(a) | Self::Check(a) | Self::Doctor(a) => a.json,
+            Self::Backend(a) => a.format == BackendFormat::Json,
+            Self::Init(a) => a.run.json,
+            Self::Plan(a) => a.run.json,
+            Self::Apply(a) => a.run.json,
+            Self::Destroy(a) => a.run.json,
+            Self::Output(a) => a.run.json,
+            Self::Show(a) => a.json,
+            Self::State(a) => a.json(),
+            Self::Cache(CacheCommand::Check(a)) => a.json,
+            Self::Lane(LaneCommand::Status(a) | LaneCommand::Drain(a) | LaneCommand::Restore(a)) => a.json,
+            Self::Completions(_) | Self::Man => false,
+        }
+    }
 }
 
 /// `--json`: one JSON document on stdout instead of human output.
@@ -90,9 +125,10 @@ pub struct BackendArgs {
     pub realise: bool,
 }
 
-/// Arguments shared by `init`, `plan`, `apply`, `destroy` and `output`.
+/// What every lifecycle command takes: the stacks, `--dry-run`, `--json` and the extra tofu
+/// arguments after `--`.
 #[derive(Debug, Args, Clone, Default)]
-pub struct LifecycleArgs {
+pub struct RunArgs {
     /// Stacks to run, in any order (run in dependency order)
     #[arg(value_name = "STACK", required_unless_present = "all", conflicts_with = "all")]
     pub stacks: Vec<String>,
@@ -102,16 +138,67 @@ pub struct LifecycleArgs {
     /// Print the run plan (stacks, order, backend, tofu, gates, commands) and run nothing
     #[arg(long)]
     pub dry_run: bool,
-    /// Concurrent plans with `--all` or several stacks (applies always run one at a time)
-    #[arg(long, short = 'j', default_value_t = 1, value_name = "N")]
-    pub jobs: usize,
+    /// Print one JSON document on stdout
+    #[arg(long)]
+    pub json: bool,
+    /// Extra tofu arguments (an allowlist: `-var`, `-var-file`, `-target`, `-replace`,
+    /// `-parallelism`, `-refresh=false`, `-lock-timeout`, `-compact-warnings`, `-upgrade`)
+    #[arg(last = true, value_name = "TOFU_ARGS")]
+    pub tofu_args: Vec<String>,
+}
+
+/// How long a run waits for another gf run in this checkout to release the stack.
+#[derive(Debug, Args, Clone)]
+pub struct LockWait {
+    /// Wait this long for another gf run in this checkout that holds the stack (default: fail at once)
+    #[arg(long, value_parser = parse_duration, default_value = "0s", value_name = "DURATION")]
+    pub lock_wait: Duration,
+}
+
+/// `gf init`.
+#[derive(Debug, Args, Clone)]
+pub struct InitArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    #[command(flatten)]
+    pub lock: LockWait,
+    /// Accept a state object that does not exist yet
+    #[arg(long)]
+    pub allow_empty_state: bool,
+}
+
+/// `gf plan`.
+#[derive(Debug, Args, Clone)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    #[command(flatten)]
+    pub lock: LockWait,
     /// Accept a state object that does not exist yet (recorded in the plan for its apply)
     #[arg(long)]
     pub allow_empty_state: bool,
-    /// `plan`: exit 2 when a plan has changes
+    /// Exit 2 when a plan has changes
     #[arg(long)]
     pub detailed_exitcode: bool,
-    /// `destroy`: do not ask for confirmation
+    /// Make a destroy plan (its apply asks for confirmation like `gf destroy`)
+    #[arg(long)]
+    pub destroy: bool,
+    /// Concurrent plans with `--all` or several stacks
+    #[arg(long, short = 'j', default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: u16,
+    /// Run a `requires_cache` stack without the Attic cache gate (loudly)
+    #[arg(long)]
+    pub skip_cache_gate: bool,
+}
+
+/// `gf apply`.
+#[derive(Debug, Args, Clone)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    #[command(flatten)]
+    pub lock: LockWait,
+    /// Apply a destroy plan (`gf plan --destroy`) without asking
     #[arg(long)]
     pub yes: bool,
     /// Run a `requires_cache` stack without the Attic cache gate (loudly)
@@ -120,45 +207,104 @@ pub struct LifecycleArgs {
     /// Drain timeout for a lane stack's apply
     #[arg(long, value_parser = parse_duration, default_value = "30m", value_name = "DURATION")]
     pub timeout: Duration,
-    /// Print one JSON document on stdout
-    #[arg(long)]
-    pub json: bool,
-    /// Extra arguments passed to tofu after gf's own
-    #[arg(last = true, value_name = "TOFU_ARGS")]
-    pub tofu_args: Vec<String>,
 }
 
-/// `gf state`.
+/// `gf destroy`.
+#[derive(Debug, Args, Clone)]
+pub struct DestroyArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    #[command(flatten)]
+    pub lock: LockWait,
+    /// Do not ask for confirmation
+    #[arg(long)]
+    pub yes: bool,
+    /// Accept a state object that does not exist yet
+    #[arg(long)]
+    pub allow_empty_state: bool,
+}
+
+/// `gf output`.
+#[derive(Debug, Args, Clone)]
+pub struct OutputArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// `gf show`.
 #[derive(Debug, Args)]
-pub struct StateArgs {
+pub struct ShowArgs {
     /// Stack name
     pub stack: String,
     /// Print one JSON document on stdout
-    #[arg(long)]
+    #[arg(long, conflicts_with = "markdown")]
     pub json: bool,
+    /// Markdown for a pull-request comment or `$GITHUB_STEP_SUMMARY` (at most 65,536 characters)
+    #[arg(long)]
+    pub markdown: bool,
 }
 
-/// `gf state <STACK> [--json]`, or one of the `gf state` subcommands. A stack named like a
-/// subcommand is reached with `gf state -- <STACK>`.
+/// `gf state <STACK>`, or one of its actions.
 #[derive(Debug, Args)]
-#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true, disable_help_subcommand = true)]
-pub struct StateCli {
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct StateArgs {
+    /// An action on the state instead of the facts
+    #[command(subcommand)]
+    pub action: Option<StateAction>,
     /// Stack name
     #[arg(value_name = "STACK", required = true)]
     pub stack: Option<String>,
     /// Print one JSON document on stdout
     #[arg(long)]
     pub json: bool,
-    /// A state subcommand instead of the facts
-    #[command(subcommand)]
-    pub command: Option<StateCommand>,
 }
 
-/// `gf state …` subcommands.
+impl StateArgs {
+    /// Whether `--json` was asked for.
+    pub fn json(&self) -> bool {
+        match &self.action {
+            None => self.json,
+            Some(StateAction::Unlock(a)) => a.json,
+            Some(StateAction::PushErrored(a)) => a.json,
+            Some(StateAction::Migrate(a)) => a.json,
+        }
+    }
+}
+
+/// `gf state unlock|push-errored|migrate`.
 #[derive(Debug, Subcommand)]
-pub enum StateCommand {
+pub enum StateAction {
+    /// Remove the S3 state lock left behind by a crash, after showing who holds it
+    Unlock(UnlockArgs),
+    /// Push an adopted `errored.tfstate` to the stack's state (`tofu state push`, under the lock)
+    PushErrored(PushErroredArgs),
     /// Move a GitLab-managed (`backend "http"`) state to the stack's S3 key, under both locks
     Migrate(MigrateArgs),
+}
+
+/// `gf state unlock`.
+#[derive(Debug, Args)]
+pub struct UnlockArgs {
+    /// Stack name
+    pub stack: String,
+    /// Do not ask for confirmation (still refused when `CI=true`)
+    #[arg(long)]
+    pub yes: bool,
+    /// Print one JSON document on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `gf state push-errored`.
+#[derive(Debug, Args)]
+pub struct PushErroredArgs {
+    /// Stack name
+    pub stack: String,
+    #[command(flatten)]
+    pub lock: LockWait,
+    /// Print one JSON document on stdout
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `gf state migrate`. Credentials come from `TF_HTTP_USERNAME`/`TF_HTTP_PASSWORD` only.
@@ -221,8 +367,8 @@ pub struct CacheCheckArgs {
     #[arg(long)]
     pub closure: bool,
     /// Concurrent requests
-    #[arg(long, default_value_t = 32, value_name = "N")]
-    pub jobs: usize,
+    #[arg(long, default_value_t = 32, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: u16,
     /// Print one JSON document on stdout
     #[arg(long)]
     pub json: bool,

@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use crate::contract::Environment;
 use crate::exit::Refused;
+use crate::session::Vars;
 use crate::ui;
 
 /// The variable naming the kubeconfig context.
@@ -29,14 +30,9 @@ impl ContextStatus {
         Self { expected: environment.kube_context.clone(), actual, matches }
     }
 
-    /// From the process environment.
-    pub fn from_env(environment: &Environment) -> Self {
-        Self::new(environment, std::env::var(VAR).ok())
-    }
-
-    /// From a captured environment.
-    pub fn from_vars(environment: &Environment, vars: &[(String, String)]) -> Self {
-        Self::new(environment, vars.iter().find(|(k, _)| k == VAR).map(|(_, v)| v.clone()))
+    /// From the session's environment snapshot.
+    pub fn of(environment: &Environment, vars: &Vars) -> Self {
+        Self::new(environment, vars.get(VAR))
     }
 
     /// Why it does not match, and how to fix it.

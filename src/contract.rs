@@ -9,6 +9,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+mod checks;
+mod rules;
+
+pub use rules::{hidden_char, key_problem, shown};
+
 /// File name of the cluster/environment contract, relative to the repository root.
 pub const CONTRACT_FILE: &str = "stacks/contract.json";
 /// File name of a stack manifest, inside `stacks/<stack>/`.
@@ -29,12 +34,14 @@ pub enum ContractError {
     #[error("{}", render_invalid(.0))]
     Invalid(Vec<Finding>),
     /// Stack name not in the contract.
-    #[error("unknown stack `{name}`{}", did_you_mean(.suggestion.as_deref()))]
+    #[error("unknown stack `{name}`{}; the contract defines {}", did_you_mean(.suggestion.as_deref()), list(.known))]
     UnknownStack {
         /// The name asked for.
         name: String,
         /// The closest known name, if any is close.
         suggestion: Option<String>,
+        /// The stacks of the contract.
+        known: Vec<String>,
     },
     /// Environment not in the contract.
     #[error("unknown environment `{name}`; the contract defines {}", list(.known))]
@@ -43,6 +50,14 @@ pub enum ContractError {
         name: String,
         /// The environments of the contract.
         known: Vec<String>,
+    },
+    /// A requested environment name that no contract may define.
+    #[error("environment name `{name}` does not match `{}`: {problem}", rules::ENV_NAME_PATTERN)]
+    BadEnvName {
+        /// The name asked for, as it may be shown.
+        name: String,
+        /// What is wrong with it.
+        problem: String,
     },
     /// No environment given and the contract has several.
     #[error("no environment selected: pass `--env` or set `ENV` to one of {}", list(.known))]
@@ -76,7 +91,7 @@ fn did_you_mean(s: Option<&str>) -> String {
 
 fn list(items: &[String]) -> String {
     if items.is_empty() {
-        return "no environments".to_string();
+        return "none".to_string();
     }
     items.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ")
 }
@@ -387,22 +402,29 @@ impl Contract {
         let contract_file =
             read_json::<ContractFile>(root, CONTRACT_FILE, CONTRACT_FIELDS, CONTRACT_REQUIRED, &mut findings)?;
         if let Some(c) = &contract_file {
-            check_contract(c, &mut findings);
+            checks::check_contract(root, c, &mut findings);
         }
 
         let stacks_dir = root.join("stacks");
         let mut dirs: Vec<(String, PathBuf)> = Vec::new();
         let entries = std::fs::read_dir(&stacks_dir)
             .map_err(|source| ContractError::Read { path: stacks_dir.clone(), source })?;
+        let mut refused = Vec::new();
         for entry in entries {
             let entry = entry.map_err(|source| ContractError::Read { path: stacks_dir.clone(), source })?;
             let path = entry.path();
             if path.join(MANIFEST_FILE).is_file() {
-                dirs.push((entry.file_name().to_string_lossy().into_owned(), path));
+                let folder = entry.file_name().to_string_lossy().into_owned();
+                if let Some(f) = checks::outside_root(root, &folder, &path) {
+                    findings.push(f);
+                    refused.push(folder);
+                    continue;
+                }
+                dirs.push((folder, path));
             }
         }
         dirs.sort();
-        if dirs.is_empty() {
+        if dirs.is_empty() && findings.iter().all(|f| f.code != "stack-outside-repository") {
             findings.push(Finding::error(
                 "no-stacks",
                 Some("stacks"),
@@ -413,7 +435,7 @@ impl Contract {
 
         let mut stacks = Vec::new();
         // Folders whose manifest failed to load still count as stacks for `depends_on`.
-        let folders: Vec<String> = dirs.iter().map(|(f, _)| f.clone()).collect();
+        let folders: Vec<String> = dirs.iter().map(|(f, _)| f.clone()).chain(refused).collect();
         for (folder, dir) in dirs {
             let rel = format!("stacks/{folder}/{MANIFEST_FILE}");
             let Some(m) = read_json::<ManifestFile>(root, &rel, MANIFEST_FIELDS, MANIFEST_REQUIRED, &mut findings)?
@@ -434,7 +456,7 @@ impl Contract {
                 purpose: m.purpose,
                 namespaces: m.namespaces,
                 optional_namespaces: m.optional_namespaces,
-                depends_on: m.depends_on,
+                depends_on: checks::dedup_dependencies(&folder, m.depends_on, &rel, &text, &mut findings),
                 state_keys: m.state_keys,
                 apply: m.apply,
                 requires_cache: m.requires_cache,
@@ -445,11 +467,11 @@ impl Contract {
             });
         }
 
-        check_stacks(root, contract_file.as_ref(), &stacks, &folders, &mut findings);
+        checks::check_stacks(root, contract_file.as_ref(), &stacks, &folders, &mut findings);
         let ordered = match dependency_order(&stacks) {
             Ok(o) => o,
             Err(cycle) => {
-                let first = stacks.iter().find(|s| s.name == cycle[0]);
+                let first = stacks.iter().find(|s| cycle.first() == Some(&s.name));
                 findings.push(Finding::error(
                     "cycle",
                     first.map(|s| s.manifest.as_str()),
@@ -480,12 +502,16 @@ impl Contract {
         self.stacks.iter().find(|s| s.name == name).ok_or_else(|| ContractError::UnknownStack {
             name: name.to_string(),
             suggestion: suggest(name, self.stacks.iter().map(|s| s.name.as_str())),
+            known: self.stacks.iter().map(|s| s.name.clone()).collect(),
         })
     }
 
     /// Resolve the environment: `requested` (from `--env`/`ENV`), else the only one.
     pub fn env(&self, requested: Option<&str>) -> Result<(&str, &Environment), ContractError> {
         let known = || self.environments.keys().cloned().collect::<Vec<_>>();
+        if let Some(problem) = requested.and_then(rules::env_name_problem) {
+            return Err(ContractError::BadEnvName { name: rules::shown(requested.unwrap_or_default()), problem });
+        }
         match requested {
             Some(name) => self
                 .environments
@@ -535,6 +561,23 @@ fn read_lossy(root: &Path, rel: &str) -> String {
 pub fn line_of_key(text: &str, key: &str) -> Option<usize> {
     let needle = format!("\"{key}\"");
     text.lines().position(|l| l.trim_start().starts_with(&needle)).map(|i| i + 1)
+}
+
+/// 1-based line of the member `"name":` of the object under `"parent"`: on the parent's line or
+/// after it (falls back to [`line_of_key`] of `name`).
+pub fn line_of_member(text: &str, parent: &str, name: &str) -> Option<usize> {
+    let needle = serde_json::to_string(name).ok()?;
+    let start = line_of_key(text, parent)?;
+    text.lines()
+        .enumerate()
+        .skip(start - 1)
+        .find(|(i, l)| {
+            // On the parent's own line, only after its key.
+            let l = if *i + 1 == start { l.split_once(':').map_or("", |(_, v)| v) } else { l };
+            l.match_indices(&needle).any(|(at, _)| l[at + needle.len()..].trim_start().starts_with(':'))
+        })
+        .map(|(i, _)| i + 1)
+        .or_else(|| line_of_key(text, name))
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(
@@ -606,174 +649,15 @@ fn strip_position(e: &serde_json::Error) -> String {
     }
 }
 
-fn check_contract(c: &ContractFile, findings: &mut Vec<Finding>) {
-    let text_hint = Some(CONTRACT_FILE);
-    if c.backend.kind != "s3" {
-        findings.push(Finding::error(
-            "backend-type",
-            text_hint,
-            None,
-            format!(
-                "`backend.type` is `{}`: the active stacks use the S3-compatible backend (`s3`) only",
-                c.backend.kind
-            ),
-        ));
-    }
-    if c.environments.is_empty() {
-        findings.push(Finding::error("no-environments", text_hint, None, "`environments` is empty"));
-    }
-    for (name, env) in &c.environments {
-        if env.kube_context.trim().is_empty() {
-            findings.push(Finding::error(
-                "kube-context",
-                text_hint,
-                None,
-                format!("environment `{name}` has an empty `kube_context`"),
-            ));
-        }
-    }
-}
-
-/// Why `key` is not a relative object key, if it is not one.
-pub fn key_problem(key: &str) -> Option<&'static str> {
-    if key.is_empty() {
-        Some("it is empty")
-    } else if key.trim() != key {
-        Some("it has surrounding whitespace")
-    } else if key.chars().any(char::is_control) {
-        Some("it contains a control character")
-    } else if key.starts_with('/') {
-        Some("it starts with `/`")
-    } else if key.split('/').any(str::is_empty) {
-        Some("it has an empty segment")
-    } else if key.split('/').any(|s| s == "." || s == "..") {
-        Some("it has a `.` or `..` segment")
-    } else {
-        None
-    }
-}
-
-fn check_stacks(
-    root: &Path,
-    contract: Option<&ContractFile>,
-    stacks: &[Stack],
-    folders: &[String],
-    findings: &mut Vec<Finding>,
-) {
-    let names: BTreeSet<&str> =
-        stacks.iter().map(|s| s.name.as_str()).chain(folders.iter().map(String::as_str)).collect();
-    let mut keys: BTreeMap<(&str, &str), &str> = BTreeMap::new();
-    for s in stacks {
-        let text = read_lossy(root, &s.manifest);
-        let file = Some(s.manifest.as_str());
-        for dep in &s.depends_on {
-            if !names.contains(dep.as_str()) {
-                let hint =
-                    suggest(dep, names.iter().copied()).map(|h| format!("; did you mean `{h}`?")).unwrap_or_default();
-                findings.push(Finding::error(
-                    "unknown-dependency",
-                    file,
-                    line_of_key(&text, "depends_on"),
-                    format!("`depends_on` names unknown stack `{dep}`{hint}"),
-                ));
-            }
-        }
-        if let Some(c) = contract {
-            for env in c.environments.keys() {
-                if !s.state_keys.contains_key(env) {
-                    findings.push(Finding::error(
-                        "missing-state-key",
-                        file,
-                        line_of_key(&text, "state_keys"),
-                        format!("stack `{}` has no state key for environment `{env}`", s.name),
-                    ));
-                }
-            }
-        }
-        for (env, key) in &s.state_keys {
-            if let Some(c) = contract
-                && !c.environments.contains_key(env)
-            {
-                findings.push(Finding::error(
-                    "unknown-environment",
-                    file,
-                    line_of_key(&text, env),
-                    format!("`state_keys` names environment `{env}`, which `{CONTRACT_FILE}` does not define"),
-                ));
-            }
-            if let Some(problem) = key_problem(key) {
-                findings.push(Finding::error(
-                    "bad-state-key",
-                    file,
-                    line_of_key(&text, env),
-                    format!("state key `{key}` for `{env}` is not a relative object key: {problem}"),
-                ));
-            }
-            if let Some(other) = keys.insert((env.as_str(), key.as_str()), s.name.as_str()) {
-                findings.push(Finding::error(
-                    "shared-state-key",
-                    file,
-                    line_of_key(&text, env),
-                    format!("stacks `{other}` and `{}` share state key `{key}` in environment `{env}`", s.name),
-                ));
-            }
-        }
-        if s.namespaces.is_empty() {
-            findings.push(Finding::error(
-                "no-namespaces",
-                file,
-                line_of_key(&text, "namespaces"),
-                "`namespaces` is empty",
-            ));
-        }
-        for ns in s.namespaces.iter().chain(&s.optional_namespaces) {
-            if ns == "attic-cache-dev" {
-                findings.push(Finding::error(
-                    "compat-namespace",
-                    file,
-                    line_of_key(&text, "namespaces").or_else(|| line_of_key(&text, "optional_namespaces")),
-                    "namespace `attic-cache-dev` is compatibility-only: the cache plane lives in `nix-cache`",
-                ));
-            }
-        }
-        if let Some(lane) = &s.lane {
-            if lane.drain.scale_sets.is_empty() {
-                findings.push(Finding::error(
-                    "lane",
-                    file,
-                    line_of_key(&text, "scale_sets"),
-                    "`lane.drain.scale_sets` is empty",
-                ));
-            }
-            if lane.drain.namespace == "attic-cache-dev" {
-                findings.push(Finding::error(
-                    "compat-namespace",
-                    file,
-                    line_of_key(&text, "namespace"),
-                    "lane drain namespace `attic-cache-dev` is compatibility-only",
-                ));
-            }
-        }
-        for p in &s.cache_paths {
-            if !p.starts_with("/nix/store/") {
-                findings.push(Finding::error(
-                    "bad-cache-path",
-                    file,
-                    line_of_key(&text, "cache_paths"),
-                    format!("`cache_paths` entry `{p}` is not a `/nix/store/…` path"),
-                ));
-            }
-        }
-    }
-}
-
 /// Topological order (ties broken by name); on a cycle, the cycle as a closed list of names.
 pub fn dependency_order(stacks: &[Stack]) -> Result<Vec<Stack>, Vec<String>> {
     let by_name: BTreeMap<&str, &Stack> = stacks.iter().map(|s| (s.name.as_str(), s)).collect();
     let mut indegree: BTreeMap<&str, usize> = by_name.keys().map(|k| (*k, 0)).collect();
     for s in stacks {
-        let known = s.depends_on.iter().filter(|d| by_name.contains_key(d.as_str())).count();
-        *indegree.entry(s.name.as_str()).or_default() = known;
+        // Distinct names: each dependency is released once, however often it is listed.
+        let known: BTreeSet<&str> =
+            s.depends_on.iter().map(String::as_str).filter(|d| by_name.contains_key(d)).collect();
+        *indegree.entry(s.name.as_str()).or_default() = known.len();
     }
     let mut ready: BTreeSet<&str> = indegree.iter().filter(|(_, d)| **d == 0).map(|(k, _)| *k).collect();
     let mut out = Vec::new();
@@ -880,15 +764,32 @@ mod tests {
     }
 
     #[test]
-    fn key_rules() {
-        assert_eq!(key_problem("attic/terraform.tfstate"), None);
-        assert!(key_problem("").is_some());
-        assert!(key_problem("/attic/x").is_some());
-        assert!(key_problem(" attic/x").is_some());
-        assert!(key_problem("attic//x").is_some());
-        assert!(key_problem("attic/../x").is_some());
-        assert!(key_problem("./x").is_some());
-        assert_eq!(key_problem("attic/x\ty"), Some("it contains a control character"));
+    fn a_dependency_listed_twice_is_released_once() {
+        let s = vec![stack("b", &["a", "a"]), stack("a", &[]), stack("c", &["b", "a", "b"])];
+        let order: Vec<_> = dependency_order(&s).unwrap().into_iter().map(|s| s.name).collect();
+        assert_eq!(order, ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn duplicates_are_dropped_with_a_warning_on_the_line_of_the_repeat() {
+        let text = "{\n  \"depends_on\": [\n    \"a\",\n    \"b\",\n    \"a\", \"a\"\n  ]\n}\n";
+        let mut findings = Vec::new();
+        let deps = ["a", "b", "a", "a"].map(String::from).to_vec();
+        let kept = checks::dedup_dependencies("x", deps, "stacks/x/stack.json", text, &mut findings);
+        assert_eq!(kept, ["a", "b"]);
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        let f = &findings[0];
+        assert_eq!((f.severity, f.code, f.line), (Severity::Warning, "duplicate-dependency", Some(5)));
+        assert_eq!(f.file.as_deref(), Some("stacks/x/stack.json"));
+        assert!(f.message.contains("stack `x`") && f.message.contains("`a`"), "{}", f.message);
+    }
+
+    #[test]
+    fn members_are_found_on_their_parents_line_or_after_it() {
+        let text = "{\n  \"dev\": 1,\n  \"environments\": { \"dev\": { \"kube_context\": \"dev\" },\n    \"prod\" : {}\n  }\n}\n";
+        assert_eq!(line_of_member(text, "environments", "dev"), Some(3));
+        assert_eq!(line_of_member(text, "environments", "prod"), Some(4));
+        assert_eq!(line_of_member(text, "environments", "none"), None);
     }
 
     #[test]

@@ -3,11 +3,10 @@
 
 use serde::Serialize;
 
-use crate::app::Globals;
 use crate::backend::{self, BackendError, S3Location};
-use crate::cli::JsonFlag;
 use crate::context::ContextStatus;
-use crate::s3state::{ObjectStore as _, S3Settings, S3Store};
+use crate::s3state::{ObjectStore as _, S3Settings};
+use crate::session::{Session, World};
 use crate::{exit, tofu, ui};
 
 #[derive(Debug, Serialize)]
@@ -40,18 +39,16 @@ struct Doctor {
 
 /// `gf doctor`: exit 0 when state, tofu and context are ready; 1 otherwise (the cache is reported
 /// only).
-pub async fn run(g: &Globals, args: JsonFlag) -> anyhow::Result<u8> {
-    let c = g.contract()?;
-    let (env, environment) = c.env(g.env.as_deref())?;
-    let vars: Vec<(String, String)> = std::env::vars().collect();
-    let lookup = |k: &str| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).filter(|v| !v.is_empty());
-    let context = ContextStatus::new(environment, lookup("KUBE_CONTEXT"));
+pub async fn run<W: World>(s: &Session<W>, json: bool) -> anyhow::Result<u8> {
+    let (c, env) = (&s.contract, s.env.as_str());
+    let lookup = s.vars.lookup();
+    let context = ContextStatus::of(&s.environment, &s.vars);
     let region = lookup(backend::ENV_REGION).unwrap_or_else(|| c.backend.region.clone());
-    let location = S3Location::from_lookup(lookup, &c.backend.region);
+    let location = S3Location::from_lookup(&lookup, &c.backend.region);
 
-    let s3 = match S3Settings::from_lookup(lookup, &c.backend.region) {
+    let s3 = match S3Settings::from_lookup(&lookup, &c.backend.region) {
         Ok(settings) => {
-            let store = S3Store::new(&settings);
+            let store = s.world.store(&settings);
             let (reachable, detail) = match Box::pin(store.head_bucket()).await {
                 Ok(()) => {
                     (true, format!("bucket `{}` answers at `{}`", settings.location.bucket, settings.location.endpoint))
@@ -92,11 +89,9 @@ pub async fn run(g: &Globals, args: JsonFlag) -> anyhow::Result<u8> {
             },
         },
     };
-    let tofu = tofu::report(lookup).await;
-    let mut tf_http: Vec<String> =
-        vars.iter().filter(|(k, _)| k.starts_with("TF_HTTP_")).map(|(k, _)| k.clone()).collect();
-    tf_http.sort();
-    let cache = match crate::cache::reachability(&c).await {
+    let tofu = tofu::report(&lookup).await;
+    let tf_http = s.vars.names_with_prefix("TF_HTTP_");
+    let cache = match crate::cache::reachability(&s.world, c, &s.vars).await {
         Ok(detail) => CacheCheck { reachable: true, detail },
         Err(detail) => CacheCheck { reachable: false, detail },
     };
@@ -121,7 +116,7 @@ pub async fn run(g: &Globals, args: JsonFlag) -> anyhow::Result<u8> {
         cache,
         problems,
     };
-    if args.json {
+    if json {
         ui::print_json(&report)?;
     } else {
         print_human(&report);
@@ -151,9 +146,12 @@ fn print_human(r: &Doctor) {
         vec!["s3".into(), mark(r.s3.reachable == Some(true)).into(), r.s3.detail.clone()],
         vec![
             "tofu".into(),
-            mark(r.tofu.ok()).into(),
+            if r.tofu.ok() && r.tofu.warning.is_some() { "warning" } else { mark(r.tofu.ok()) }.into(),
             match (&r.tofu.path, &r.tofu.version) {
-                (Some(p), Some(v)) if r.tofu.status == "ok" => format!("{p} {v}"),
+                (Some(p), Some(v)) if r.tofu.status == "ok" => match &r.tofu.warning {
+                    Some(w) => format!("{p} {v}: {w}"),
+                    None => format!("{p} {v}"),
+                },
                 (Some(p), Some(v)) => format!("{p} {v} ({})", r.tofu.status),
                 (Some(p), None) => format!("{p}: {}", r.tofu.status),
                 _ => r.tofu.status.clone(),
@@ -172,8 +170,8 @@ fn print_human(r: &Doctor) {
             format!("{} set: compatibility-only, never passed to tofu", r.tf_http.join(", ")),
         ]);
     }
-    print!("{}", ui::table(&["check", "status", "detail"], &rows));
+    ui::out_raw(&ui::table(&["check", "status", "detail"], &rows));
     if !r.ok {
-        println!("{} problem{}", r.problems.len(), if r.problems.len() == 1 { "" } else { "s" });
+        crate::outln!("{} problem{}", r.problems.len(), if r.problems.len() == 1 { "" } else { "s" });
     }
 }

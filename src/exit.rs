@@ -9,8 +9,9 @@ pub const CHANGES: u8 = 2;
 /// Refused by a safety gate.
 pub const REFUSED: u8 = 3;
 
-/// A safety gate refused the operation (exit 3). `gate` names the gate, e.g. `context`,
-/// `state-key`, `stale-plan`, `operator-in-ci`, `cache`, `lane`.
+/// A gate refused the operation. `gate` names it, e.g. `context`, `state-key`, `stale-plan`,
+/// `operator-in-ci`, `cache`, `lane`; safety gates exit 3, gates that stop on an error to fix
+/// (a missing variable, a bad argument) exit 1.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("refused ({gate}): {message}")]
 pub struct Refused {
@@ -18,16 +19,28 @@ pub struct Refused {
     pub gate: &'static str,
     /// Why, naming the stack, variable or object.
     pub message: String,
+    /// The exit code (3, or 1).
+    pub code: u8,
 }
 
 impl Refused {
-    /// A refusal by `gate`.
+    /// A refusal by safety gate `gate` (exit 3).
     pub fn new(gate: &'static str, message: impl Into<String>) -> Self {
-        Self { gate, message: message.into() }
+        Self::with_code(gate, message, REFUSED)
+    }
+
+    /// A refusal with an explicit exit code.
+    pub fn with_code(gate: &'static str, message: impl Into<String>, code: u8) -> Self {
+        Self { gate, message: message.into(), code }
     }
 }
 
-/// The exit code for an error that reached the top: 3 when any cause is a refusal, else 1.
+/// The refusal in `err`'s chain, if any.
+pub fn refusal(err: &anyhow::Error) -> Option<&Refused> {
+    err.chain().find_map(|c| c.downcast_ref::<Refused>())
+}
+
+/// The exit code for an error that reached the top: a refusal's own code, else 1.
 pub fn code_for(err: &anyhow::Error) -> u8 {
-    if err.chain().any(|c| c.downcast_ref::<Refused>().is_some()) { REFUSED } else { ERROR }
+    refusal(err).map_or(ERROR, |r| r.code)
 }

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod context;
 pub mod contract;
 pub mod doctor;
+pub mod endpoint;
 pub mod exit;
 pub mod httpstate;
 pub mod lane;
@@ -18,6 +19,17 @@ pub mod lifecycle;
 pub mod migrate;
 pub mod nix;
 pub mod process;
+pub mod providers;
 pub mod s3state;
+pub mod scalesets;
+pub mod session;
+pub mod show;
+pub mod signals;
+pub mod sources;
+pub mod state;
 pub mod tofu;
 pub mod ui;
+pub mod variables;
+
+/// gf's version and the git revision it was built from (build.rs): `0.1.0 (1a2b3c4)`.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("GF_BUILD_REV"), ")");

@@ -3,6 +3,7 @@
 use clap::Parser as _;
 
 fn main() -> std::process::ExitCode {
+    let vars = gf::session::Vars::capture();
     let cli = match gf::cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -11,7 +12,9 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(if e.use_stderr() { gf::exit::ERROR } else { gf::exit::OK });
         }
     };
-    gf::ui::init_tracing();
+    gf::app::register_secrets(&vars);
+    gf::ui::init(&vars);
+    gf::ui::init_tracing(&vars);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -19,11 +22,7 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(gf::exit::ERROR);
         }
     };
-    match runtime.block_on(gf::app::run(cli)) {
-        Ok(code) => std::process::ExitCode::from(code),
-        Err(err) => {
-            gf::ui::error(&format!("{err:#}"));
-            std::process::ExitCode::from(gf::exit::code_for(&err))
-        }
-    }
+    let code = runtime.block_on(gf::app::run(cli, vars));
+    // A signal decides the exit code once everything it stopped has been cleaned up.
+    std::process::ExitCode::from(gf::signals::received().map_or(code, gf::signals::Signal::exit_code))
 }

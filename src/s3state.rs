@@ -14,10 +14,7 @@ use aws_sdk_s3::primitives::DateTimeFormat;
 use hyper::body::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::app::Globals;
 use crate::backend::{self, BackendError, S3Location};
-use crate::cli::StateArgs;
-use crate::{exit, ui};
 
 /// How long connecting to the S3 endpoint may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -45,8 +42,8 @@ pub enum S3StateError {
         /// What went wrong.
         reason: String,
     },
-    /// A conditional write or delete found the object not as required (HTTP 412): it exists for a
-    /// create, or its ETag differs for an overwrite or a delete.
+    /// A conditional write found the object not as required (HTTP 412): it exists for a create,
+    /// or its ETag differs for an overwrite.
     #[error("`s3://{bucket}/{key}` at `{endpoint}`: {condition} did not hold (HTTP 412): the object changed")]
     PreconditionFailed {
         /// Endpoint URL.
@@ -117,11 +114,6 @@ impl S3Settings {
             _ => Err(S3StateError::Missing(missing)),
         }
     }
-
-    /// From the process environment.
-    pub fn from_env(default_region: &str) -> Result<Self, S3StateError> {
-        Self::from_lookup(|k| std::env::var(k).ok(), default_region)
-    }
 }
 
 /// One object read from the store.
@@ -163,6 +155,8 @@ pub trait ObjectStore: Send + Sync {
     fn get(&self, key: &str) -> impl Future<Output = Result<Option<Object>, S3StateError>> + Send;
     /// Whether the bucket answers.
     fn head_bucket(&self) -> impl Future<Output = Result<(), S3StateError>> + Send;
+    /// Delete the object at `key` (no error when it does not exist).
+    fn delete(&self, key: &str) -> impl Future<Output = Result<(), S3StateError>> + Send;
     /// Write `bytes` (`application/json`) at `key` if `condition` holds; the new ETag when the
     /// store sends one. `Bytes`, so a caller keeping the body (to compare it) shares, not copies, it.
     fn put(
@@ -171,9 +165,6 @@ pub trait ObjectStore: Send + Sync {
         bytes: Bytes,
         condition: &Precondition,
     ) -> impl Future<Output = Result<Option<String>, S3StateError>> + Send;
-    /// Delete the object at `key` (absent is no error, as in S3); with `if_match`, only while its
-    /// ETag is that one (`If-Match`: a lock shown to the operator is the lock deleted).
-    fn delete(&self, key: &str, if_match: Option<&str>) -> impl Future<Output = Result<(), S3StateError>> + Send;
 }
 
 /// The real store: aws-sdk-s3 with a custom endpoint, path-style addressing and short timeouts.
@@ -290,6 +281,17 @@ impl ObjectStore for S3Store {
             .map_err(|e| self.request_error("", reason_of(&e)))
     }
 
+    async fn delete(&self, key: &str) -> Result<(), S3StateError> {
+        self.client
+            .delete_object()
+            .bucket(&self.location.bucket)
+            .key(key)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| self.request_error(key, reason_of(&e)))
+    }
+
     async fn put(&self, key: &str, bytes: Bytes, condition: &Precondition) -> Result<Option<String>, S3StateError> {
         let req = self
             .client
@@ -308,27 +310,165 @@ impl ObjectStore for S3Store {
             Err(e) => Err(self.request_error(key, reason_of(&e))),
         }
     }
-
-    async fn delete(&self, key: &str, if_match: Option<&str>) -> Result<(), S3StateError> {
-        let req = self.client.delete_object().bucket(&self.location.bucket).key(key);
-        let req = match if_match {
-            Some(etag) => req.if_match(format!("\"{etag}\"")),
-            None => req,
-        };
-        match req.send().await {
-            Ok(_) => Ok(()),
-            Err(e) if status_of(&e) == Some(412) => {
-                Err(self
-                    .precondition_failed(key, Precondition::Etag(if_match.unwrap_or_default().to_string()).header()))
-            }
-            Err(e) => Err(self.request_error(key, reason_of(&e))),
-        }
-    }
 }
 
 /// The HTTP status of a service error (412 for a failed condition), `None` without an answer.
 fn status_of<E>(e: &aws_sdk_s3::error::SdkError<E>) -> Option<u16> {
     e.raw_response().map(|r| r.status().as_u16())
+}
+
+impl<T: ObjectStore> ObjectStore for std::sync::Arc<T> {
+    fn location(&self) -> &S3Location {
+        (**self).location()
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Object>, S3StateError> {
+        (**self).get(key).await
+    }
+
+    async fn head_bucket(&self) -> Result<(), S3StateError> {
+        (**self).head_bucket().await
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), S3StateError> {
+        (**self).delete(key).await
+    }
+
+    async fn put(&self, key: &str, bytes: Bytes, condition: &Precondition) -> Result<Option<String>, S3StateError> {
+        (**self).put(key, bytes, condition).await
+    }
+}
+
+/// An in-memory object store for unit tests: keys to bytes, with ETags from a counter,
+/// conditional writes as S3 does them, every call recorded in order, failures injectable.
+#[cfg(test)]
+#[derive(Debug, Default)]
+pub struct MemStore {
+    location: S3Location,
+    objects: std::sync::Mutex<std::collections::BTreeMap<String, Object>>,
+    counter: std::sync::atomic::AtomicU64,
+    /// When set, every request fails with this reason (an unreachable endpoint).
+    pub down: Option<String>,
+    /// `get k`, `put k`, `delete k`, in order.
+    pub calls: std::sync::Mutex<Vec<String>>,
+    /// Keys whose reads fail with a request error.
+    pub failing_gets: std::sync::Mutex<Vec<String>>,
+    /// Keys whose conditional writes fail with a request error.
+    pub failing_puts: std::sync::Mutex<Vec<String>>,
+    /// After a conditional write to this key, its bytes are these instead (a store that corrupts).
+    pub tamper: std::sync::Mutex<Option<(String, Vec<u8>)>>,
+}
+
+#[cfg(test)]
+impl MemStore {
+    /// An empty store at `http://mem` bucket `b`.
+    pub fn new() -> Self {
+        Self {
+            location: S3Location { endpoint: "http://mem".into(), bucket: "b".into(), region: "r".into() },
+            ..Self::default()
+        }
+    }
+
+    /// A store whose every request fails with `reason` (an unreachable endpoint).
+    pub fn down(reason: &str) -> Self {
+        Self { down: Some(reason.to_string()), ..Self::new() }
+    }
+
+    /// Put `bytes` at `key`.
+    pub fn put(&self, key: &str, bytes: &[u8]) {
+        let n = self.counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let obj = Object { bytes: bytes.to_vec(), etag: Some(format!("etag-{n}")), last_modified: None };
+        if let Ok(mut m) = self.objects.lock() {
+            m.insert(key.to_string(), obj);
+        }
+    }
+
+    /// The object at `key` (not recorded as a call).
+    pub fn object(&self, key: &str) -> Option<Object> {
+        self.objects.lock().ok().and_then(|m| m.get(key).cloned())
+    }
+
+    /// The calls so far.
+    pub fn calls(&self) -> Vec<String> {
+        self.calls.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    fn record(&self, call: &str, key: &str, failing: &std::sync::Mutex<Vec<String>>) -> Result<(), S3StateError> {
+        if let Ok(mut c) = self.calls.lock() {
+            c.push(format!("{call} {key}"));
+        }
+        if failing.lock().is_ok_and(|f| f.iter().any(|k| k == key)) {
+            return Err(S3StateError::Request {
+                endpoint: self.location.endpoint.clone(),
+                bucket: self.location.bucket.clone(),
+                key: key.to_string(),
+                reason: "injected failure".into(),
+            });
+        }
+        self.fail(key)
+    }
+
+    fn fail(&self, key: &str) -> Result<(), S3StateError> {
+        match &self.down {
+            Some(reason) => Err(S3StateError::Request {
+                endpoint: self.location.endpoint.clone(),
+                bucket: self.location.bucket.clone(),
+                key: key.to_string(),
+                reason: reason.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+impl ObjectStore for MemStore {
+    fn location(&self) -> &S3Location {
+        &self.location
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Object>, S3StateError> {
+        self.record("get", key, &self.failing_gets)?;
+        Ok(self.objects.lock().ok().and_then(|m| m.get(key).cloned()))
+    }
+
+    async fn head_bucket(&self) -> Result<(), S3StateError> {
+        self.fail("")
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), S3StateError> {
+        self.record("delete", key, &std::sync::Mutex::default())?;
+        if let Ok(mut m) = self.objects.lock() {
+            m.remove(key);
+        }
+        Ok(())
+    }
+
+    async fn put(&self, key: &str, bytes: Bytes, condition: &Precondition) -> Result<Option<String>, S3StateError> {
+        self.record("put", key, &self.failing_puts)?;
+        let Ok(mut objects) = self.objects.lock() else { return Ok(None) };
+        let holds = match (condition, objects.get(key)) {
+            (Precondition::Absent, existing) => existing.is_none(),
+            (Precondition::Etag(e), Some(o)) => o.etag.as_deref() == Some(e.as_str()),
+            (Precondition::Etag(_), None) => false,
+        };
+        if !holds {
+            return Err(S3StateError::PreconditionFailed {
+                endpoint: self.location.endpoint.clone(),
+                bucket: self.location.bucket.clone(),
+                key: key.to_string(),
+                condition: condition.header(),
+            });
+        }
+        let n = self.counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let etag = format!("etag-{n}");
+        let bytes = match self.tamper.lock().ok().and_then(|t| t.clone()) {
+            Some((k, b)) if k == key => b,
+            _ => bytes.to_vec(),
+        };
+        objects.insert(key.to_string(), Object { bytes, etag: Some(etag.clone()), last_modified: None });
+        Ok(Some(etag))
+    }
 }
 
 /// The lock tofu holds while it writes state (`<key>.tflock`, written with `If-None-Match: *`).
@@ -457,7 +597,8 @@ pub async fn facts(store: &impl ObjectStore, key: &str) -> Result<StateFacts, S3
     Ok(f)
 }
 
-fn parse_lock(bytes: &[u8], last_modified: Option<String>) -> LockInfo {
+/// A lock object's facts (a lock that is not tofu's JSON is still a held lock).
+pub fn parse_lock(bytes: &[u8], last_modified: Option<String>) -> LockInfo {
     // A lock that is not tofu's JSON is still a held lock: report it with what is known.
     match serde_json::from_slice::<LockFile>(bytes) {
         Ok(l) => LockInfo {
@@ -479,192 +620,6 @@ fn parse_lock(bytes: &[u8], last_modified: Option<String>) -> LockInfo {
     }
 }
 
-/// `gf state`.
-pub async fn run(g: &Globals, args: StateArgs) -> anyhow::Result<u8> {
-    let c = g.contract()?;
-    let (env, environment) = c.env(g.env.as_deref())?;
-    let stack = c.stack(&args.stack)?;
-    let key = stack.state_key(env)?;
-    crate::context::ContextStatus::from_env(environment).report(env, "gf state");
-    let settings = S3Settings::from_env(&c.backend.region)?;
-    let store = S3Store::new(&settings);
-    let f = Box::pin(facts(&store, key)).await?;
-    if args.json {
-        let mut v = serde_json::to_value(&f)?;
-        if let Some(o) = v.as_object_mut() {
-            o.insert("stack".into(), stack.name.clone().into());
-            o.insert("env".into(), env.into());
-        }
-        ui::print_json(&v)?;
-        return Ok(exit::OK);
-    }
-    let dash = |o: Option<String>| o.unwrap_or_else(|| "-".into());
-    let mut rows = vec![
-        vec!["stack".into(), stack.name.clone()],
-        vec!["env".into(), env.to_string()],
-        vec!["object".into(), format!("s3://{}/{}", f.bucket, f.key)],
-        vec!["endpoint".into(), f.endpoint.clone()],
-        vec!["exists".into(), if f.exists { "yes".into() } else { "no (no state at this key)".into() }],
-    ];
-    if f.exists {
-        rows.extend([
-            vec!["serial".into(), dash(f.serial.map(|s| s.to_string()))],
-            vec!["lineage".into(), dash(f.lineage.clone())],
-            vec!["resources".into(), format!("{} ({} instances)", f.resources.unwrap_or(0), f.instances.unwrap_or(0))],
-            vec!["size".into(), dash(f.size.map(|s| format!("{s} bytes")))],
-            vec!["last modified".into(), dash(f.last_modified.clone())],
-            vec!["etag".into(), dash(f.etag.clone())],
-            vec!["written by".into(), dash(f.terraform_version.clone())],
-        ]);
-    }
-    rows.push(vec![
-        "lock".into(),
-        f.lock.as_ref().map_or_else(
-            || "none".into(),
-            |l| format!("held by {} ({}) since {}, id {}", l.who, l.operation, l.since, l.id),
-        ),
-    ]);
-    print!("{}", ui::table(&["fact", "value"], &rows));
-    Ok(exit::OK)
-}
-
-/// An in-memory [`ObjectStore`] for unit tests: conditional writes as S3 does them, every call
-/// recorded in order, failures injectable per key.
-#[cfg(test)]
-pub mod memory {
-    use std::collections::BTreeMap;
-    use std::sync::Mutex;
-
-    use hyper::body::Bytes;
-
-    use super::{Object, ObjectStore, Precondition, S3Location, S3StateError};
-
-    /// The store.
-    pub struct MemoryStore {
-        location: S3Location,
-        /// Objects by key.
-        pub objects: Mutex<BTreeMap<String, Object>>,
-        /// `get k`, `put k`, `delete k`, in order.
-        pub calls: Mutex<Vec<String>>,
-        /// Keys whose writes fail with a request error.
-        pub failing_puts: Mutex<Vec<String>>,
-        /// Keys whose reads fail with a request error.
-        pub failing_gets: Mutex<Vec<String>>,
-        /// After a put to this key, its bytes are replaced by these (a store that corrupts).
-        pub tamper: Mutex<Option<(String, Vec<u8>)>>,
-        etags: Mutex<u64>,
-    }
-
-    impl Default for MemoryStore {
-        fn default() -> Self {
-            Self {
-                location: S3Location {
-                    endpoint: "http://s3.test".into(),
-                    bucket: "gf-state".into(),
-                    region: "us-east-1".into(),
-                },
-                objects: Mutex::default(),
-                calls: Mutex::default(),
-                failing_puts: Mutex::default(),
-                failing_gets: Mutex::default(),
-                tamper: Mutex::default(),
-                etags: Mutex::new(0),
-            }
-        }
-    }
-
-    impl MemoryStore {
-        fn fail(&self, key: &str) -> S3StateError {
-            S3StateError::Request {
-                endpoint: self.location.endpoint.clone(),
-                bucket: self.location.bucket.clone(),
-                key: key.into(),
-                reason: "injected failure".into(),
-            }
-        }
-
-        fn failed(&self, key: &str, condition: &Precondition) -> S3StateError {
-            S3StateError::PreconditionFailed {
-                endpoint: self.location.endpoint.clone(),
-                bucket: self.location.bucket.clone(),
-                key: key.into(),
-                condition: condition.header(),
-            }
-        }
-
-        /// Put an object unconditionally (test set-up; not recorded).
-        pub fn insert(&self, key: &str, bytes: &[u8]) -> String {
-            let etag = self.next_etag();
-            let obj = Object { bytes: bytes.to_vec(), etag: Some(etag.clone()), last_modified: None };
-            self.objects.lock().unwrap().insert(key.into(), obj);
-            etag
-        }
-
-        fn next_etag(&self) -> String {
-            let mut n = self.etags.lock().unwrap();
-            *n += 1;
-            format!("etag-{n}")
-        }
-
-        fn record(&self, call: String) {
-            self.calls.lock().unwrap().push(call);
-        }
-    }
-
-    impl ObjectStore for MemoryStore {
-        fn location(&self) -> &S3Location {
-            &self.location
-        }
-
-        async fn get(&self, key: &str) -> Result<Option<Object>, S3StateError> {
-            self.record(format!("get {key}"));
-            if self.failing_gets.lock().unwrap().iter().any(|k| k == key) {
-                return Err(self.fail(key));
-            }
-            Ok(self.objects.lock().unwrap().get(key).cloned())
-        }
-
-        async fn head_bucket(&self) -> Result<(), S3StateError> {
-            Ok(())
-        }
-
-        async fn put(&self, key: &str, bytes: Bytes, condition: &Precondition) -> Result<Option<String>, S3StateError> {
-            self.record(format!("put {key}"));
-            if self.failing_puts.lock().unwrap().iter().any(|k| k == key) {
-                return Err(self.fail(key));
-            }
-            let mut objects = self.objects.lock().unwrap();
-            let holds = match (condition, objects.get(key)) {
-                (Precondition::Absent, existing) => existing.is_none(),
-                (Precondition::Etag(e), Some(o)) => o.etag.as_deref() == Some(e.as_str()),
-                (Precondition::Etag(_), None) => false,
-            };
-            if !holds {
-                return Err(self.failed(key, condition));
-            }
-            let etag = self.next_etag();
-            let bytes = match &*self.tamper.lock().unwrap() {
-                Some((k, b)) if k == key => b.clone(),
-                _ => bytes.to_vec(),
-            };
-            objects.insert(key.into(), Object { bytes, etag: Some(etag.clone()), last_modified: None });
-            Ok(Some(etag))
-        }
-
-        async fn delete(&self, key: &str, if_match: Option<&str>) -> Result<(), S3StateError> {
-            self.record(format!("delete {key}"));
-            let mut objects = self.objects.lock().unwrap();
-            if let Some(e) = if_match
-                && objects.get(key).and_then(|o| o.etag.as_deref()) != Some(e)
-            {
-                return Err(self.failed(key, &Precondition::Etag(e.into())));
-            }
-            objects.remove(key);
-            Ok(())
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -675,9 +630,13 @@ mod tests {
         for v in ["TOFU_BACKEND_S3_ENDPOINT", "TOFU_BACKEND_S3_BUCKET", "TOFU_BACKEND_S3_ACCESS_KEY"] {
             assert!(err.contains(v), "{err}");
         }
-        let s = S3Settings::from_lookup(|k| Some(format!("SENTINEL-{k}")), "r").unwrap();
+        let s = S3Settings::from_lookup(
+            |k| Some(if k == "TOFU_BACKEND_S3_BUCKET" { "gf-state".into() } else { format!("SENTINEL-{k}") }),
+            "r",
+        )
+        .unwrap();
         assert!(!format!("{s:?}").contains("SENTINEL-TOFU_BACKEND_S3_SECRET_KEY"));
-        let err = S3Settings::from_lookup(|k| (k != "TOFU_BACKEND_S3_SECRET_KEY").then(|| "v".into()), "r");
+        let err = S3Settings::from_lookup(|k| (k != "TOFU_BACKEND_S3_SECRET_KEY").then(|| "vvv".into()), "r");
         assert_eq!(err.unwrap_err().to_string(), "the S3 state backend needs `TOFU_BACKEND_S3_SECRET_KEY`: not set");
     }
 

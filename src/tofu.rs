@@ -1,17 +1,20 @@
 //! Locating and running tofu (or terraform).
 //!
-//! tofu runs in its own process group, so a Ctrl-C at the terminal reaches gf only; gf forwards one
-//! SIGINT to that group (as the terminal would: tofu stops gracefully and releases its state lock,
-//! a running `local-exec` is interrupted too) and waits. A second Ctrl-C kills the group. Output is streamed line by line to the caller, never buffered whole.
+//! tofu runs in its own process group, so a Ctrl-C at the terminal, a CI cancel or a hang-up
+//! reaches gf only. On the first SIGINT, SIGTERM or SIGHUP gf sends one SIGINT to that group (as a
+//! terminal's Ctrl-C would: tofu stops gracefully, saves state and releases its lock; a running
+//! `local-exec` is interrupted too) and waits for tofu to exit. A second signal kills the group.
+//! Output is read as bytes, line by line, and always drained to the end (a line that is not UTF-8
+//! is passed on as it is, never ends the read), so tofu never dies of a broken pipe. tofu runs with
+//! umask 077: every file it writes (plans, `errored.tfstate`, its data folder) is private.
 
 use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use serde::Serialize;
-use tokio::io::{AsyncBufReadExt as _, BufReader};
+use tokio::io::{AsyncBufReadExt as _, AsyncRead, BufReader};
 use tokio::sync::mpsc;
 
 use crate::process::{StderrTail, render_tail};
@@ -73,11 +76,13 @@ pub enum TofuError {
         /// The last error lines.
         tail: Vec<String>,
     },
-    /// Stopped by Ctrl-C.
-    #[error("`{argv}` was interrupted (Ctrl-C); tofu stopped and released its lock")]
+    /// Stopped by a signal gf forwarded.
+    #[error("`{argv}` was interrupted ({signal}); tofu stopped and released its lock")]
     Interrupted {
         /// The command line.
         argv: String,
+        /// `SIGINT`, `SIGTERM` or `SIGHUP`.
+        signal: &'static str,
     },
 }
 
@@ -185,29 +190,36 @@ impl Tofu {
         Ok(Self { path: loc.path, source: loc.source, version })
     }
 
-    /// Like [`Tofu::probe`], but remembers the version in `cache` (a JSON file) keyed by the
-    /// binary's path, size and modification time, so a run does not pay for `version -json`.
+    /// Like [`Tofu::probe`], but first looks in `cache` (a JSON file written by
+    /// [`Tofu::remember`]) for the version of this binary, keyed by its path, size and
+    /// modification time, so a run does not pay for `version -json`.
     pub async fn probe_cached(loc: Located, cache: &Path) -> Result<Self, TofuError> {
-        let stamp = stamp(&loc.path);
-        if let Some(stamp) = &stamp
+        if let Some(stamp) = stamp(&loc.path)
             && let Ok(bytes) = std::fs::read(cache)
             && let Ok(c) = serde_json::from_slice::<VersionCache>(&bytes)
             && c.path == loc.path
-            && c.stamp == *stamp
+            && c.stamp == stamp
             && at_least(&c.version, MIN_VERSION)
         {
             return Ok(Self { path: loc.path, source: loc.source, version: c.version });
         }
-        let t = Self::probe(loc).await?;
-        if let Some(stamp) = stamp {
-            let c = VersionCache { path: t.path.clone(), stamp, version: t.version.clone() };
-            if let Ok(bytes) = serde_json::to_vec(&c) {
-                // A cache that cannot be written only costs the next run a `version -json`.
-                let _ = std::fs::create_dir_all(cache.parent().unwrap_or(Path::new(".")));
-                let _ = std::fs::write(cache, bytes);
-            }
+        Self::probe(loc).await
+    }
+
+    /// Record this binary's version in `cache` for [`Tofu::probe_cached`] (a cache that cannot be
+    /// written only costs the next run a `version -json`).
+    pub fn remember(&self, cache: &Path) {
+        let Some(stamp) = stamp(&self.path) else { return };
+        let c = VersionCache { path: self.path.clone(), stamp, version: self.version.clone() };
+        if std::fs::read(cache).ok().and_then(|b| serde_json::from_slice::<VersionCache>(&b).ok()).as_ref() == Some(&c)
+        {
+            return;
         }
-        Ok(t)
+        if let (Ok(bytes), Some(dir)) = (serde_json::to_vec(&c), cache.parent()) {
+            let _ = std::fs::DirBuilder::new().recursive(true).create(dir);
+            let _ = std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700));
+            let _ = crate::lifecycle::work::write_private(cache, &bytes);
+        }
     }
 
     /// The program name for messages (`tofu` or `terraform`).
@@ -216,7 +228,7 @@ impl Tofu {
     }
 }
 
-#[derive(Debug, Serialize, serde::Deserialize)]
+#[derive(Debug, Serialize, serde::Deserialize, PartialEq, Eq)]
 struct VersionCache {
     path: PathBuf,
     stamp: (u64, u128),
@@ -276,6 +288,9 @@ pub struct Report {
     pub version: Option<String>,
     /// `ok`, or what is wrong.
     pub status: String,
+    /// What is usable but not as it should be (Terraform instead of OpenTofu).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
 }
 
 impl Report {
@@ -288,18 +303,21 @@ impl Report {
 /// Locate and ask the binary for its version, reporting instead of failing.
 pub async fn report(lookup: impl Fn(&str) -> Option<String>) -> Report {
     match locate(lookup) {
-        Err(e) => Report { path: None, source: None, version: None, status: format!("not found: {e}") },
+        Err(e) => Report { path: None, source: None, version: None, status: format!("not found: {e}"), warning: None },
         Ok(loc) => {
             let path = Some(loc.path.display().to_string());
             let source = Some(loc.source);
             match version_of(&loc.path).await {
                 Ok(v) if at_least(&v, MIN_VERSION) => {
-                    let status =
-                        if loc.source == Source::PathTerraform { "ok (Terraform, not OpenTofu)" } else { "ok" };
-                    Report { path, source, version: Some(v), status: status.into() }
+                    let warning = (loc.source == Source::PathTerraform).then(|| {
+                        "Terraform, not OpenTofu: set `GF_TOFU` or use `nix develop` for the pinned tofu".to_string()
+                    });
+                    Report { path, source, version: Some(v), status: "ok".into(), warning }
                 }
-                Ok(v) => Report { path, source, version: Some(v), status: "too old: gf needs >= 1.10".into() },
-                Err(e) => Report { path, source, version: None, status: format!("unusable: {e}") },
+                Ok(v) => {
+                    Report { path, source, version: Some(v), status: "too old: gf needs >= 1.10".into(), warning: None }
+                }
+                Err(e) => Report { path, source, version: None, status: format!("unusable: {e}"), warning: None },
             }
         }
     }
@@ -337,7 +355,7 @@ pub struct Invocation {
     /// Working directory (the stack folder).
     pub cwd: PathBuf,
     /// The child's whole environment (gf clears the inherited one).
-    pub env: Vec<(String, String)>,
+    pub env: Vec<(OsString, OsString)>,
 }
 
 impl fmt::Debug for Invocation {
@@ -347,54 +365,9 @@ impl fmt::Debug for Invocation {
     }
 }
 
-/// Sections that handle Ctrl-C themselves (a running tofu, a drained lane).
-static SIGINT_OWNERS: AtomicUsize = AtomicUsize::new(0);
-/// Set once a Ctrl-C stopped something: no further stack starts.
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
-/// While alive, Ctrl-C belongs to this section: [`sigint_outside_owners`] ignores it.
-#[derive(Debug)]
-pub struct SigintOwner(());
-
-impl SigintOwner {
-    /// Take ownership of Ctrl-C until dropped.
-    pub fn take() -> Self {
-        SIGINT_OWNERS.fetch_add(1, Ordering::SeqCst);
-        Self(())
-    }
-}
-
-impl Drop for SigintOwner {
-    fn drop(&mut self) {
-        SIGINT_OWNERS.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-/// Whether a Ctrl-C has stopped part of this run.
-pub fn interrupted() -> bool {
-    INTERRUPTED.load(Ordering::SeqCst)
-}
-
-/// Resolves on a Ctrl-C that arrives while no [`SigintOwner`] is alive (gf is between tofu runs:
-/// looking state up, writing files). Pending forever if the handler cannot be installed.
-pub async fn sigint_outside_owners() {
-    let Ok(mut sig) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()) else {
-        return std::future::pending().await;
-    };
-    loop {
-        if sig.recv().await.is_none() {
-            return std::future::pending().await;
-        }
-        if SIGINT_OWNERS.load(Ordering::SeqCst) == 0 {
-            INTERRUPTED.store(true, Ordering::SeqCst);
-            return;
-        }
-    }
-}
-
 /// Send `sig` to the process group our child `pid` leads (tofu and its provisioners/plugins),
 /// as a terminal would send Ctrl-C to its foreground group.
-#[allow(unsafe_code)] // kill(2) has no safe std wrapper for SIGINT; the group is our own, still-unreaped child's.
+#[allow(unsafe_code)] // kill(2) has no safe std wrapper for a process group; the group is our own, still-unreaped child's.
 fn signal_group(pid: u32, sig: libc::c_int) {
     if let Ok(pid) = libc::pid_t::try_from(pid) {
         // SAFETY: kill(2) takes plain integers and touches no memory of ours.
@@ -404,9 +377,45 @@ fn signal_group(pid: u32, sig: libc::c_int) {
     }
 }
 
+/// Give the child umask 077 before it starts, so whatever tofu writes is private.
+#[allow(unsafe_code)] // pre_exec is unsafe by contract; umask(2) is async-signal-safe and allocates nothing.
+fn private_umask(cmd: &mut tokio::process::Command) {
+    // SAFETY: the closure only calls umask(2), which is async-signal-safe, between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::umask(0o077);
+            Ok(())
+        });
+    }
+}
+
+/// Read `r` line by line as bytes (without the newline) into `tx` until EOF; a read error ends
+/// the stream, but bytes never do.
+fn pump(r: impl AsyncRead + Unpin + Send + 'static, stream: Stream, tx: mpsc::UnboundedSender<(Stream, Vec<u8>)>) {
+    tokio::spawn(async move {
+        let mut r = BufReader::new(r);
+        loop {
+            let mut line = Vec::new();
+            match r.read_until(b'\n', &mut line).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    if line.last() == Some(&b'\n') {
+                        line.pop();
+                        if line.last() == Some(&b'\r') {
+                            line.pop();
+                        }
+                    }
+                    let _ = tx.send((stream, line));
+                }
+            }
+        }
+    });
+}
+
 impl Tofu {
-    /// Run tofu, handing each output line to `on_line` as it arrives. Ctrl-C is forwarded.
-    pub async fn run(&self, inv: Invocation, mut on_line: impl FnMut(Stream, &str)) -> Result<(), TofuError> {
+    /// Run tofu, handing each output line (bytes) to `on_line` as it arrives; a signal to gf is
+    /// forwarded (see the module docs). The whole output is read whatever `on_line` does.
+    pub async fn run(&self, inv: Invocation, mut on_line: impl FnMut(Stream, &[u8])) -> Result<(), TofuError> {
         let argv = render_argv(&self.path, &inv.args);
         let mut cmd = tokio::process::Command::new(&self.path);
         cmd.args(&inv.args)
@@ -417,42 +426,30 @@ impl Tofu {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0);
-        let _owner = SigintOwner::take();
-        // Registered before the spawn so no Ctrl-C falls between spawn and listening.
-        let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
-            .map_err(|source| TofuError::Spawn { argv: argv.clone(), source })?;
+        private_umask(&mut cmd);
         let mut child = cmd.spawn().map_err(|source| TofuError::Spawn { argv: argv.clone(), source })?;
         let pid = child.id();
-        let (tx, mut rx) = mpsc::unbounded_channel::<(Stream, String)>();
+        let (tx, mut rx) = mpsc::unbounded_channel::<(Stream, Vec<u8>)>();
         if let Some(out) = child.stdout.take() {
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                let mut lines = BufReader::new(out).lines();
-                while let Ok(Some(l)) = lines.next_line().await {
-                    let _ = tx.send((Stream::Stdout, l));
-                }
-            });
+            pump(out, Stream::Stdout, tx.clone());
         }
         if let Some(err) = child.stderr.take() {
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                let mut lines = BufReader::new(err).lines();
-                while let Ok(Some(l)) = lines.next_line().await {
-                    let _ = tx.send((Stream::Stderr, l));
-                }
-            });
+            pump(err, Stream::Stderr, tx.clone());
         }
         drop(tx);
         let mut tail = StderrTail::new(TAIL_LINES);
         let mut status = None;
         let mut open = true;
-        let mut interrupts = 0u32;
+        // Signals seen so far (a signal that arrived just before the spawn counts too: the run
+        // was already told to stop), and how many were forwarded.
+        let mut handled = 0usize;
+        let mut forwarded = 0u8;
         while open || status.is_none() {
             tokio::select! {
                 msg = rx.recv(), if open => match msg {
                     Some((stream, line)) => {
                         if stream == Stream::Stderr {
-                            tail.push(&line);
+                            tail.push(&String::from_utf8_lossy(&line));
                         }
                         on_line(stream, &line);
                     }
@@ -461,14 +458,15 @@ impl Tofu {
                 st = child.wait(), if status.is_none() => {
                     status = Some(st.map_err(|source| TofuError::Spawn { argv: argv.clone(), source })?);
                 }
-                _ = sigint.recv() => {
-                    interrupts += 1;
+                sig = crate::signals::after(handled), if forwarded < 2 => {
+                    handled = crate::signals::count();
+                    forwarded += 1;
                     if let Some(pid) = pid.filter(|_| status.is_none()) {
-                        if interrupts == 1 {
-                            crate::ui::warn("Ctrl-C: asking tofu to stop; waiting for it to release the state lock (Ctrl-C again to kill it)");
+                        if forwarded == 1 {
+                            crate::ui::warn(&format!("{}: asking tofu to stop; waiting for it to save state and release the state lock (a second signal kills it)", sig.name()));
                             signal_group(pid, libc::SIGINT);
                         } else {
-                            crate::ui::warn("second Ctrl-C: killing tofu; the state lock may stay held (see `gf state`)");
+                            crate::ui::warn("second signal: killing tofu; the state lock may stay held (see `gf state`, `gf state unlock`)");
                             signal_group(pid, libc::SIGKILL);
                         }
                     }
@@ -476,9 +474,8 @@ impl Tofu {
             }
         }
         let status = status.unwrap_or_default();
-        if interrupts > 0 {
-            INTERRUPTED.store(true, Ordering::SeqCst);
-            return Err(TofuError::Interrupted { argv });
+        if let Some(sig) = crate::signals::received() {
+            return Err(TofuError::Interrupted { argv, signal: sig.name() });
         }
         if status.success() {
             Ok(())

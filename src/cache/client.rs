@@ -379,3 +379,66 @@ mod tests {
         assert!(matches!(err, FetchError::Connect { .. }), "{err}");
     }
 }
+
+/// An in-memory binary cache for unit tests: `nix-cache-info` answers (or the cache is down), and
+/// narinfos by hash part.
+#[cfg(test)]
+#[derive(Debug, Default)]
+pub struct MemCache {
+    /// Narinfo texts by hash part.
+    pub narinfos: std::collections::BTreeMap<String, String>,
+    /// When set, every request fails to connect with this reason.
+    pub down: Option<String>,
+}
+
+#[cfg(test)]
+impl MemCache {
+    fn check(&self, what: &str) -> Result<(), FetchError> {
+        match &self.down {
+            Some(reason) => Err(FetchError::Connect { url: format!("http://mem/{what}"), reason: reason.clone() }),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+impl BinaryCache for MemCache {
+    async fn cache_info(&self) -> Result<CacheInfo, FetchError> {
+        self.check("nix-cache-info")?;
+        Ok(CacheInfo { store_dir: crate::nix::STORE_DIR.to_string(), priority: Some(41) })
+    }
+
+    async fn narinfo(&self, hash: &str) -> Result<Option<String>, FetchError> {
+        self.check(hash)?;
+        Ok(self.narinfos.get(hash).cloned())
+    }
+
+    async fn cache_config(&self) -> Result<CacheConfig, FetchError> {
+        self.check("cache-config")?;
+        Ok(CacheConfig { public_key: None, is_public: Some(true) })
+    }
+
+    async fn missing_paths(&self, hashes: &[String]) -> Result<Vec<String>, FetchError> {
+        self.check("get-missing-paths")?;
+        Ok(hashes.iter().filter(|h| !self.narinfos.contains_key(*h)).cloned().collect())
+    }
+}
+
+#[cfg(test)]
+impl<T: BinaryCache + Send + Sync> BinaryCache for Arc<T> {
+    async fn cache_info(&self) -> Result<CacheInfo, FetchError> {
+        (**self).cache_info().await
+    }
+
+    async fn narinfo(&self, hash: &str) -> Result<Option<String>, FetchError> {
+        (**self).narinfo(hash).await
+    }
+
+    async fn cache_config(&self) -> Result<CacheConfig, FetchError> {
+        (**self).cache_config().await
+    }
+
+    async fn missing_paths(&self, hashes: &[String]) -> Result<Vec<String>, FetchError> {
+        (**self).missing_paths(hashes).await
+    }
+}

@@ -18,15 +18,14 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use self::client::{BinaryCache as _, FetchError, HttpCache, Timeouts};
+use self::client::{BinaryCache, FetchError, HttpCache, Timeouts};
 use self::engine::{PathResult, Status, Summary};
 use self::signature::{KeyError, TrustedKeys};
 use self::storepath::StorePath;
-use crate::app::Globals;
-use crate::cli::CacheCheckArgs;
-use crate::contract::{AtticSettings, Contract, Stack};
-use crate::exit::{self, Refused};
+use crate::contract::{AtticSettings, Contract, Environment, Stack};
+use crate::exit;
 use crate::nix::STORE_DIR;
+use crate::session::{Session, Vars, World};
 use crate::ui;
 
 /// Default request timeout (a narinfo from a LAN cache takes milliseconds); `GF_ATTIC_TIMEOUT`
@@ -58,6 +57,9 @@ pub enum CacheError {
         /// What is wrong.
         reason: String,
     },
+    /// An endpoint with user info (never shown).
+    #[error(transparent)]
+    UserInfo(#[from] crate::endpoint::UserInfo),
     /// A bad cache name.
     #[error(
         "cache name `{0}` is not valid: 1 to 50 characters, letters, digits, `-`, `_` and `+`, starting with a letter or digit"
@@ -82,6 +84,9 @@ pub enum CacheError {
         /// Why.
         cause: std::io::Error,
     },
+    /// `--stack` outside a repository.
+    #[error("`--stack` needs the contract: run gf inside the repository or pass `-C DIR`")]
+    StackWithoutContract,
     /// `--jobs 0`.
     #[error("`--jobs` must be at least 1")]
     Jobs,
@@ -116,20 +121,11 @@ pub struct Endpoint(String);
 
 impl Endpoint {
     fn parse(value: &str, source_name: &'static str) -> Result<Self, CacheError> {
+        // First, before any parse or message can show it.
+        crate::endpoint::refuse_user_info(value, "Attic endpoint", source_name, "give the token in `GF_ATTIC_TOKEN`")?;
         let bad =
             |reason: &str| CacheError::Endpoint { value: value.to_string(), source_name, reason: reason.to_string() };
-        let url = url::Url::parse(value.trim()).map_err(|e| {
-            // A URL that does not parse is still echoed: it cannot be split into credentials.
-            bad(&format!("not a URL ({e})"))
-        })?;
-        if !url.username().is_empty() || url.password().is_some() {
-            // Never echo a URL carrying credentials.
-            return Err(CacheError::Endpoint {
-                value: format!("{}://…@{}", url.scheme(), url.host_str().unwrap_or("")),
-                source_name,
-                reason: "credentials in the URL are refused: give the token in `GF_ATTIC_TOKEN`".into(),
-            });
-        }
+        let url = url::Url::parse(value.trim()).map_err(|e| bad(&format!("not a URL ({e})")))?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(bad("only `http://` and `https://` endpoints are supported"));
         }
@@ -137,7 +133,15 @@ impl Endpoint {
             return Err(bad("no host"));
         }
         if url.query().is_some() || url.fragment().is_some() {
-            return Err(bad("no query or fragment allowed"));
+            // Shown without them: a query is where a token would hide.
+            let mut shown = url.clone();
+            shown.set_query(None);
+            shown.set_fragment(None);
+            return Err(CacheError::Endpoint {
+                value: format!("{shown}?…"),
+                source_name,
+                reason: "no query or fragment allowed".into(),
+            });
         }
         Ok(Self(url.as_str().trim_end_matches('/').to_string()))
     }
@@ -192,8 +196,8 @@ pub struct Settings {
     pub timeouts: Timeouts,
 }
 
-fn var<'a>(vars: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    vars.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).filter(|v| !v.trim().is_empty())
+fn var(vars: &Vars, name: &str) -> Option<String> {
+    vars.get(name).filter(|v| !v.trim().is_empty())
 }
 
 /// Whether `name` is a valid Attic cache name (`^[A-Za-z0-9][A-Za-z0-9-_+]{0,49}$`).
@@ -206,14 +210,11 @@ pub fn valid_cache_name(name: &str) -> bool {
 
 impl Settings {
     /// Resolve: flags, else `GF_ATTIC_*` from `vars`, else the contract's `attic` block.
-    pub fn resolve(
-        o: &Overrides,
-        vars: &[(String, String)],
-        attic: Option<&AtticSettings>,
-    ) -> Result<Self, CacheError> {
+    pub fn resolve(o: &Overrides, vars: &Vars, attic: Option<&AtticSettings>) -> Result<Self, CacheError> {
+        let env_endpoint = var(vars, "GF_ATTIC_ENDPOINT");
         let (endpoint, source_name) = if let Some(e) = o.endpoint.as_deref() {
             (e, "`--endpoint`")
-        } else if let Some(e) = var(vars, "GF_ATTIC_ENDPOINT") {
+        } else if let Some(e) = env_endpoint.as_deref() {
             (e, "`GF_ATTIC_ENDPOINT`")
         } else if let Some(e) = attic.and_then(|a| a.endpoint.as_deref()) {
             (e, "the contract's `attic.endpoint`")
@@ -223,31 +224,32 @@ impl Settings {
         let endpoint = Endpoint::parse(endpoint, source_name)?;
         let cache = o
             .cache
-            .as_deref()
+            .clone()
             .or_else(|| var(vars, "GF_ATTIC_CACHE"))
-            .or_else(|| attic.and_then(|a| a.cache.as_deref()))
-            .ok_or(CacheError::NoCache)?
-            .to_string();
+            .or_else(|| attic.and_then(|a| a.cache.clone()))
+            .ok_or(CacheError::NoCache)?;
         if !valid_cache_name(&cache) {
             return Err(CacheError::CacheName(cache));
         }
+        let env_keys = var(vars, "GF_ATTIC_TRUSTED_KEYS");
         let keys: Vec<&str> = if !o.trusted_keys.is_empty() {
             o.trusted_keys.iter().map(String::as_str).collect()
-        } else if let Some(k) = var(vars, "GF_ATTIC_TRUSTED_KEYS") {
+        } else if let Some(k) = env_keys.as_deref() {
             k.split_whitespace().collect()
         } else {
             attic.map(|a| a.trusted_keys.iter().map(String::as_str).collect()).unwrap_or_default()
         };
         let trusted = TrustedKeys::parse(keys).map_err(CacheError::Keys)?;
         let request = match var(vars, "GF_ATTIC_TIMEOUT") {
-            Some(t) => humantime::parse_duration(t.trim()).map_err(|_| CacheError::Timeout(t.to_string()))?,
+            Some(t) => humantime::parse_duration(t.trim()).map_err(|_| CacheError::Timeout(t.clone()))?,
             None => DEFAULT_TIMEOUT,
         };
         let token = var(vars, "GF_ATTIC_TOKEN").map(|t| Token(t.trim().to_string()));
         Ok(Self { endpoint, cache, trusted, token, timeouts: Timeouts { connect: CONNECT_TIMEOUT, request } })
     }
 
-    fn client(&self, jobs: usize) -> Result<HttpCache, CacheError> {
+    /// The HTTP client for this cache (the real world's [`World::cache`]).
+    pub fn client(&self, jobs: usize) -> Result<HttpCache, CacheError> {
         HttpCache::new(self.endpoint.clone(), &self.cache, self.token.clone(), jobs, self.timeouts)
             .map_err(|cause| self.unreachable(cause))
     }
@@ -257,7 +259,7 @@ impl Settings {
     }
 
     /// `nix-cache-info` must answer with `StoreDir: /nix/store`; returns its priority.
-    async fn availability(&self, cache: &HttpCache) -> Result<Option<i64>, CacheError> {
+    async fn availability(&self, cache: &impl BinaryCache) -> Result<Option<i64>, CacheError> {
         let info = cache.cache_info().await.map_err(|e| self.unreachable(e))?;
         if info.store_dir != STORE_DIR {
             return Err(CacheError::StoreDir {
@@ -270,7 +272,7 @@ impl Settings {
     }
 
     /// With a token: warn when the cache's public key (Attic `cache-config`) is not trusted.
-    async fn compare_public_key(&self, cache: &HttpCache) {
+    async fn compare_public_key(&self, cache: &impl BinaryCache) {
         if self.token.is_none() {
             return;
         }
@@ -288,7 +290,7 @@ impl Settings {
     }
 
     /// With a token: hash parts Attic's `get-missing-paths` reports missing (empty when unusable).
-    async fn known_missing(&self, cache: &HttpCache, paths: &[StorePath]) -> HashSet<String> {
+    async fn known_missing(&self, cache: &impl BinaryCache, paths: &[StorePath]) -> HashSet<String> {
         let mut missing = HashSet::new();
         if self.token.is_none() || paths.is_empty() {
             return missing;
@@ -361,8 +363,10 @@ pub struct Report {
     pub summary: Summary,
 }
 
-/// Check `paths` in the cache `settings` names: availability first, then each path.
-pub async fn check_paths(
+/// Check `paths` in the cache `settings` names, through `world`'s client: availability first,
+/// then each path.
+pub async fn check_paths<W: World>(
+    world: &W,
     settings: &Settings,
     paths: &[StorePath],
     closure: bool,
@@ -374,7 +378,7 @@ pub async fn check_paths(
     if !paths.is_empty() && settings.trusted.is_empty() {
         return Err(CacheError::NoTrustedKeys);
     }
-    let cache = settings.client(jobs)?;
+    let cache = world.cache(settings, jobs)?;
     settings.availability(&cache).await?;
     settings.compare_public_key(&cache).await;
     let known_missing = settings.known_missing(&cache, paths).await;
@@ -402,29 +406,39 @@ pub async fn check_paths(
     })
 }
 
-/// `gf cache check`.
-pub async fn run_check(g: &Globals, args: CacheCheckArgs) -> anyhow::Result<u8> {
-    let vars: Vec<(String, String)> = std::env::vars().collect();
-    // The contract is optional here: flags and `GF_ATTIC_*` suffice outside a repository.
-    let contract = match g.root() {
-        Ok(_) => Some(g.contract()?),
-        Err(_) if g.root.is_none() && args.stack.is_none() => None,
-        Err(e) => return Err(e.into()),
-    };
-    if let Some(c) = &contract
-        && let Ok((env, environment)) = c.env(g.env.as_deref())
-    {
-        crate::context::ContextStatus::from_vars(environment, &vars).report(env, "gf cache check");
+/// Options of `gf cache check`.
+#[derive(Debug, Clone, Default)]
+pub struct CheckOptions {
+    /// Flags that override `GF_ATTIC_*` and the contract.
+    pub overrides: Overrides,
+    /// `--paths FILE|-`.
+    pub paths: Option<std::path::PathBuf>,
+    /// `--stack S`: also that stack's `cache_paths`.
+    pub stack: Option<String>,
+    /// `--closure`.
+    pub closure: bool,
+    /// `--jobs`.
+    pub jobs: usize,
+    /// `--json`.
+    pub json: bool,
+}
+
+/// `gf cache check`: `contract` (with the selected environment, if one resolves) when gf runs in a
+/// repository; flags and `GF_ATTIC_*` suffice outside one.
+pub async fn run_check<W: World>(
+    world: &W,
+    vars: &Vars,
+    contract: Option<(&Contract, Option<(&str, &Environment)>)>,
+    o: &CheckOptions,
+) -> anyhow::Result<u8> {
+    if let Some((_, Some((env, environment)))) = contract {
+        crate::context::ContextStatus::of(environment, vars).report(env, "gf cache check");
     }
-    let overrides = Overrides {
-        endpoint: args.endpoint.clone(),
-        cache: args.cache.clone(),
-        trusted_keys: args.trusted_keys.clone(),
-    };
-    let settings = Settings::resolve(&overrides, &vars, contract.as_ref().and_then(|c| c.attic.as_ref()))?;
+    let contract = contract.map(|(c, _)| c);
+    let settings = Settings::resolve(&o.overrides, vars, contract.and_then(|c| c.attic.as_ref()))?;
 
     let mut items: Vec<(String, String)> = Vec::new();
-    if let Some(file) = &args.paths {
+    if let Some(file) = &o.paths {
         let (name, text) = if file == Path::new("-") {
             ("stdin".to_string(), std::io::read_to_string(std::io::stdin()))
         } else {
@@ -433,17 +447,15 @@ pub async fn run_check(g: &Globals, args: CacheCheckArgs) -> anyhow::Result<u8> 
         let text = text.map_err(|cause| CacheError::ReadPaths { path: name.clone(), cause })?;
         items.extend(path_lines(&name, &text));
     }
-    if let Some(name) = &args.stack {
-        // `--stack` implies a contract (the match above refused otherwise).
-        if let Some(c) = &contract {
-            items.extend(stack_paths(c.stack(name)?));
-        }
+    if let Some(name) = &o.stack {
+        let c = contract.ok_or(CacheError::StackWithoutContract)?;
+        items.extend(stack_paths(c.stack(name)?));
     }
     let paths = parse_paths(items.iter().map(|(o, p)| (o.clone(), p.as_str())))?;
 
-    let report = check_paths(&settings, &paths, args.closure, args.jobs).await?;
+    let report = check_paths(world, &settings, &paths, o.closure, o.jobs).await?;
     let ok = report.summary.total() == report.summary.present;
-    if args.json {
+    if o.json {
         ui::print_json(&report)?;
     } else {
         print_human(&report);
@@ -459,74 +471,60 @@ fn print_human(report: &Report) {
         .map(|r| vec![r.status.as_str().to_string(), r.path.clone(), r.reason.clone().unwrap_or_default()])
         .collect();
     if !problems.is_empty() {
-        print!("{}", ui::table(&["status", "path", "reason"], &problems));
+        ui::out_raw(&ui::table(&["status", "path", "reason"], &problems));
     }
     let s = &report.summary;
     let place = format!("cache `{}` at `{}`", report.cache, report.endpoint);
     if s.total() == 0 {
-        println!("ok: {place} answers (StoreDir `{}`); no paths asked for", report.store_dir);
+        crate::outln!("ok: {place} answers (StoreDir `{}`); no paths asked for", report.store_dir);
     } else if s.total() == s.present {
-        println!("ok: {place}: all {} path{} present", s.total(), if s.total() == 1 { "" } else { "s" });
+        crate::outln!("ok: {place}: all {} path{} present", s.total(), if s.total() == 1 { "" } else { "s" });
     } else {
-        println!("{place}: {} path{}: {}", s.total(), if s.total() == 1 { "" } else { "s" }, s.describe());
+        crate::outln!("{place}: {} path{}: {}", s.total(), if s.total() == 1 { "" } else { "s" }, s.describe());
     }
 }
 
-/// The gate run before plan/apply of a `requires_cache` stack: `Ok` when the cache answers and
-/// holds the stack's `cache_paths`, else an error carrying [`crate::exit::Refused`] (gate `cache`).
-pub async fn gate(contract: &Contract, stack: &Stack) -> anyhow::Result<()> {
-    let vars: Vec<(String, String)> = std::env::vars().collect();
-    gate_in(contract, stack, &vars).await
-}
-
-/// [`gate`] with the environment given as `vars` (`GF_ATTIC_*`).
-pub async fn gate_in(contract: &Contract, stack: &Stack, vars: &[(String, String)]) -> anyhow::Result<()> {
-    let refuse = |msg: String| anyhow::Error::new(Refused::new("cache", msg));
-    let settings = Settings::resolve(&Overrides::default(), vars, contract.attic.as_ref())
-        .map_err(|e| refuse(format!("`{}` requires the Attic cache, but {e}", stack.name)))?;
+/// The gate run before plan/apply of a `requires_cache` stack: `Ok(what was checked)` when the
+/// cache answers and holds the stack's `cache_paths`, else `Err(why)` (gate `cache`, exit 3).
+pub async fn gate<W: World>(s: &Session<W>, stack: &Stack) -> Result<String, String> {
+    let settings = Settings::resolve(&Overrides::default(), &s.vars, s.contract.attic.as_ref())
+        .map_err(|e| format!("`{}` requires the Attic cache, but {e}", stack.name))?;
     let paths = parse_paths(stack_paths(stack).iter().map(|(o, p)| (o.clone(), p.as_str())))
-        .map_err(|e| refuse(format!("`{}`: {e}", stack.name)))?;
-    let report = check_paths(&settings, &paths, false, DEFAULT_JOBS)
+        .map_err(|e| format!("`{}`: {e}", stack.name))?;
+    let report = check_paths(&s.world, &settings, &paths, false, DEFAULT_JOBS)
         .await
-        .map_err(|e| refuse(format!("`{}` requires the Attic cache: {e}", stack.name)))?;
-    let s = report.summary;
-    if s.present != s.total() {
+        .map_err(|e| format!("`{}` requires the Attic cache: {e}", stack.name))?;
+    let sum = report.summary;
+    if sum.present != sum.total() {
         let listed: Vec<String> = report
             .paths
             .iter()
             .filter(|r| r.status != Status::Present)
             .map(|r| format!("`{}` ({}: {})", r.path, r.status.as_str(), r.reason.as_deref().unwrap_or("")))
             .collect();
-        return Err(refuse(format!(
+        return Err(format!(
             "{} of {} `cache_paths` of `{}` not present in cache `{}` at `{}`: {}; push them or pass `--skip-cache-gate`",
-            s.total() - s.present,
-            s.total(),
+            sum.total() - sum.present,
+            sum.total(),
             stack.name,
             settings.cache,
             settings.endpoint,
             listed.join(", ")
-        )));
+        ));
     }
-    let held = if s.present == 0 {
+    let held = if sum.present == 0 {
         format!("`{}` lists no `cache_paths`", stack.name)
     } else {
-        format!("the {} `cache_paths` of `{}` are present and signed", s.present, stack.name)
+        format!("the {} `cache_paths` of `{}` are present and signed", sum.present, stack.name)
     };
-    ui::note(&format!("cache gate: `{}` at `{}` answers; {held}", settings.cache, settings.endpoint));
-    Ok(())
+    Ok(format!("`{}` at `{}` answers; {held}", settings.cache, settings.endpoint))
 }
 
 /// For `gf doctor`: `Ok(summary)` when the cache answers `nix-cache-info`, `Err(reason)` otherwise.
-pub async fn reachability(contract: &Contract) -> Result<String, String> {
-    let vars: Vec<(String, String)> = std::env::vars().collect();
-    reachability_in(contract, &vars).await
-}
-
-/// [`reachability`] with the environment given as `vars`.
-pub async fn reachability_in(contract: &Contract, vars: &[(String, String)]) -> Result<String, String> {
+pub async fn reachability<W: World>(world: &W, contract: &Contract, vars: &Vars) -> Result<String, String> {
     let settings =
         Settings::resolve(&Overrides::default(), vars, contract.attic.as_ref()).map_err(|e| e.to_string())?;
-    let cache = settings.client(1).map_err(|e| e.to_string())?;
+    let cache = world.cache(&settings, 1).map_err(|e| e.to_string())?;
     let priority = settings.availability(&cache).await.map_err(|e| e.to_string())?;
     let keys = if settings.trusted.is_empty() { "no trusted keys".to_string() } else { settings.trusted.names() };
     Ok(format!(
@@ -541,8 +539,8 @@ pub async fn reachability_in(contract: &Contract, vars: &[(String, String)]) -> 
 mod tests {
     use super::*;
 
-    fn vars(v: &[(&str, &str)]) -> Vec<(String, String)> {
-        v.iter().map(|(k, v)| ((*k).to_string(), (*v).to_string())).collect()
+    fn vars(v: &[(&str, &str)]) -> Vars {
+        Vars::from_pairs(v.iter().copied())
     }
 
     #[test]
@@ -562,7 +560,7 @@ mod tests {
             cache: Some("main".into()),
             trusted_keys: vec![],
         };
-        let s = Settings::resolve(&Overrides::default(), &[], Some(&attic)).unwrap();
+        let s = Settings::resolve(&Overrides::default(), &Vars::default(), Some(&attic)).unwrap();
         assert_eq!(s.endpoint.to_string(), "http://contract:8080");
         assert_eq!(s.cache, "main");
         assert!(s.trusted.is_empty());
@@ -586,13 +584,19 @@ mod tests {
     #[test]
     fn bad_settings_say_why() {
         let o = |e: &str| Overrides { endpoint: Some(e.into()), cache: Some("main".into()), trusted_keys: vec![] };
-        assert!(matches!(Settings::resolve(&Overrides::default(), &[], None), Err(CacheError::NoEndpoint)));
-        let e = Settings::resolve(&o("http://user:hunter2@host"), &[], None).unwrap_err().to_string();
+        assert!(matches!(
+            Settings::resolve(&Overrides::default(), &Vars::default(), None),
+            Err(CacheError::NoEndpoint)
+        ));
+        let e = Settings::resolve(&o("http://user:hunter2@host"), &Vars::default(), None).unwrap_err().to_string();
         assert!(e.contains("credentials") && !e.contains("hunter2"), "{e}");
-        assert!(matches!(Settings::resolve(&o("ftp://host"), &[], None), Err(CacheError::Endpoint { .. })));
-        assert!(matches!(Settings::resolve(&o("not a url"), &[], None), Err(CacheError::Endpoint { .. })));
+        assert!(matches!(
+            Settings::resolve(&o("ftp://host"), &Vars::default(), None),
+            Err(CacheError::Endpoint { .. })
+        ));
+        assert!(matches!(Settings::resolve(&o("not a url"), &Vars::default(), None), Err(CacheError::Endpoint { .. })));
         let bad_cache = Overrides { cache: Some("bad name".into()), ..o("http://h") };
-        assert!(matches!(Settings::resolve(&bad_cache, &[], None), Err(CacheError::CacheName(_))));
+        assert!(matches!(Settings::resolve(&bad_cache, &Vars::default(), None), Err(CacheError::CacheName(_))));
         let t = vars(&[("GF_ATTIC_TIMEOUT", "soon")]);
         assert!(matches!(Settings::resolve(&o("http://h"), &t, None), Err(CacheError::Timeout(_))));
     }

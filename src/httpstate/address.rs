@@ -18,12 +18,10 @@ impl Address {
     /// Parse the value of `flag`. Never echoes the value.
     pub fn parse(value: &str, flag: &'static str) -> Result<Self, HttpStateError> {
         let bad = |reason: &str| HttpStateError::Address { flag, reason: reason.into() };
-        // Checked before parsing: a URL too broken to parse may still hold a password.
-        let authority = value.split_once("://").map_or(value, |(_, rest)| rest);
-        let authority = authority.split(['/', '?', '#']).next().unwrap_or_default();
-        if authority.contains('@') {
-            return Err(HttpStateError::UserInfo { flag });
-        }
+        // Any `@` (gf's one rule, `endpoint::refuse_user_info`): a password may itself hold `/`,
+        // `?` or `#`, so no parser's idea of where the user info ends is trusted to cut it out.
+        crate::endpoint::refuse_user_info(value, "HTTP state address", flag, "")
+            .map_err(|_| HttpStateError::UserInfo { flag })?;
         let url = url::Url::parse(value.trim()).map_err(|e| bad(&e.to_string()))?;
         if !url.username().is_empty() || url.password().is_some() {
             return Err(HttpStateError::UserInfo { flag });
@@ -208,8 +206,16 @@ mod tests {
         assert!(e.contains("`http` or `https`") && !e.contains(SENTINEL), "{e}");
         let e = Address::parse(&format!("not a url {SENTINEL}"), "--lock-address").unwrap_err().to_string();
         assert!(e.contains("`--lock-address` is not an http(s) URL") && !e.contains(SENTINEL), "{e}");
-        // An `@` after the authority is path, not user info.
-        assert!(Address::parse("https://host/a@b", "--from-http").is_ok());
+        // Any `@` is refused: where a parser would end the authority early, nothing shows either.
+        for a in [
+            format!("https://user:12/{SENTINEL}@host/x"),
+            format!("https://u:p?{SENTINEL}@host/x"),
+            "https://host/a@b".into(),
+        ] {
+            let e = Address::parse(&a, "--from-http").unwrap_err();
+            assert!(matches!(e, HttpStateError::UserInfo { .. }) && !e.to_string().contains(SENTINEL), "{a}: {e}");
+        }
+        assert!(Address::parse("https://host/a%40b", "--from-http").is_ok());
     }
 
     #[test]

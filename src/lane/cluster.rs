@@ -1,7 +1,7 @@
 //! The cluster seam: the four requests the lane makes, and their kube-rs implementation.
 
 use std::future::Future;
-use std::path::Path;
+use std::path::PathBuf;
 
 use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -47,6 +47,12 @@ pub enum ClusterError {
         /// Why.
         #[source]
         source: serde_json::Error,
+    },
+    /// No kubeconfig file to read.
+    #[error("no kubeconfig: set `KUBECONFIG` or create `~/.kube/config` (looking for context `{context}`)")]
+    NoKubeconfig {
+        /// The context asked for.
+        context: String,
     },
     /// The kubeconfig could not be read or has no such context.
     #[error("cannot load kubeconfig context `{context}`")]
@@ -136,15 +142,11 @@ fn is_not_found(e: &kube::Error) -> bool {
 }
 
 impl KubeCluster {
-    /// A client for `context` of the kubeconfig at `path`, or of the standard lookup
-    /// (`KUBECONFIG`, else `~/.kube/config`) when `path` is None.
-    pub async fn connect(path: Option<&Path>, context: &str) -> Result<Self, ClusterError> {
+    /// A client for `context` of the kubeconfig files `paths`, merged in order as kubectl merges
+    /// `KUBECONFIG` (the first file that defines a name wins).
+    pub async fn connect(paths: &[PathBuf], context: &str) -> Result<Self, ClusterError> {
+        let kubeconfig = read_kubeconfig(paths, context)?;
         let kc_err = |source| ClusterError::Kubeconfig { context: context.to_string(), source: Box::new(source) };
-        let kubeconfig = match path {
-            Some(p) => Kubeconfig::read_from(p),
-            None => Kubeconfig::read(),
-        }
-        .map_err(kc_err)?;
         let options = KubeConfigOptions { context: Some(context.to_string()), cluster: None, user: None };
         let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options).await.map_err(kc_err)?;
         let client = kube::Client::try_from(config)
@@ -155,6 +157,21 @@ impl KubeCluster {
     fn api(&self, ns: &str, (kind, plural): (&str, &str)) -> Api<DynamicObject> {
         Api::namespaced_with(self.client.clone(), ns, &arc_resource(kind, plural))
     }
+}
+
+/// The kubeconfig files `paths` merged in order; files that do not exist are skipped, as kubectl
+/// skips them.
+pub fn read_kubeconfig(paths: &[PathBuf], context: &str) -> Result<Kubeconfig, ClusterError> {
+    let kc_err = |source| ClusterError::Kubeconfig { context: context.to_string(), source: Box::new(source) };
+    let mut merged: Option<Kubeconfig> = None;
+    for p in paths.iter().filter(|p| p.exists()) {
+        let next = Kubeconfig::read_from(p).map_err(kc_err)?;
+        merged = Some(match merged {
+            Some(m) => m.merge(next).map_err(kc_err)?,
+            None => next,
+        });
+    }
+    merged.ok_or_else(|| ClusterError::NoKubeconfig { context: context.to_string() })
 }
 
 fn decode_set(object: &str, o: &DynamicObject) -> Result<RunnerSet, ClusterError> {
@@ -216,5 +233,176 @@ impl Cluster for KubeCluster {
             Err(e) if is_not_found(&e) => Ok(None),
             Err(e) => Err(api_error(object, e)),
         }
+    }
+}
+
+/// An in-memory cluster for unit tests: sets, runners and pods by name, every patch recorded,
+/// and injectable conflicts (409) per set.
+#[cfg(test)]
+#[derive(Debug, Default)]
+pub struct MemCluster {
+    state: std::sync::Mutex<MemState>,
+}
+
+#[cfg(test)]
+#[derive(Debug, Default)]
+struct MemState {
+    sets: std::collections::BTreeMap<String, serde_json::Value>,
+    runners: Vec<(String, Runner)>,
+    pods: std::collections::BTreeMap<String, Option<String>>,
+    conflicts: std::collections::BTreeMap<String, usize>,
+    patches: Vec<(String, serde_json::Value)>,
+    rv: u64,
+}
+
+#[cfg(test)]
+impl MemCluster {
+    fn with<R>(&self, f: impl FnOnce(&mut MemState) -> R) -> R {
+        f(&mut self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    /// Add a set with caps.
+    pub fn add_set(&self, name: &str, min: Option<i64>, max: Option<i64>) {
+        self.with(|s| {
+            s.rv += 1;
+            let mut spec = serde_json::Map::new();
+            if let Some(m) = min {
+                spec.insert("minRunners".into(), m.into());
+            }
+            if let Some(m) = max {
+                spec.insert("maxRunners".into(), m.into());
+            }
+            let v =
+                serde_json::json!({ "metadata": { "name": name, "resourceVersion": s.rv.to_string() }, "spec": spec });
+            s.sets.insert(name.to_string(), v);
+        });
+    }
+
+    /// Add a runner of `set`, busy when `job` is given.
+    pub fn add_runner(&self, set: &str, name: &str, job: Option<&str>) {
+        self.with(|s| {
+            s.runners.push((set.to_string(), Runner { name: name.into(), job_id: job.map(str::to_string) }));
+        });
+    }
+
+    /// The next `n` patches of `set` answer 409.
+    pub fn conflict_next(&self, set: &str, n: usize) {
+        self.with(|s| s.conflicts.insert(set.to_string(), n));
+    }
+
+    /// A set's caps now.
+    pub fn caps(&self, name: &str) -> (Option<i64>, Option<i64>) {
+        self.with(|s| {
+            let v = &s.sets[name];
+            (v["spec"]["minRunners"].as_i64(), v["spec"]["maxRunners"].as_i64())
+        })
+    }
+
+    /// Change a set's caps from outside gf (as an apply would).
+    pub fn set_caps(&self, name: &str, min: i64, max: i64) {
+        self.with(|s| {
+            s.rv += 1;
+            let rv = s.rv.to_string();
+            let v = s.sets.get_mut(name).expect("known set");
+            v["spec"] = serde_json::json!({ "minRunners": min, "maxRunners": max });
+            v["metadata"]["resourceVersion"] = rv.into();
+        });
+    }
+
+    /// Every patch sent, in order: (set, patch).
+    pub fn patches(&self) -> Vec<(String, serde_json::Value)> {
+        self.with(|s| s.patches.clone())
+    }
+
+    /// The set's drain annotation, if any.
+    pub fn annotation(&self, name: &str) -> Option<String> {
+        self.with(|s| s.sets[name]["metadata"]["annotations"][arc::DRAINED_FROM].as_str().map(str::to_string))
+    }
+}
+
+/// RFC 7386 JSON merge patch.
+#[cfg(test)]
+fn merge_json(target: &mut serde_json::Value, patch: &serde_json::Value) {
+    let serde_json::Value::Object(p) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = serde_json::Value::Object(serde_json::Map::new());
+    }
+    if let Some(t) = target.as_object_mut() {
+        for (k, v) in p {
+            if v.is_null() {
+                t.remove(k);
+            } else {
+                merge_json(t.entry(k.clone()).or_insert(serde_json::Value::Null), v);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+impl Cluster for MemCluster {
+    async fn get_set(&self, _ns: &str, name: &str) -> Result<Option<RunnerSet>, ClusterError> {
+        let v = self.with(|s| s.sets.get(name).cloned());
+        v.map(|v| {
+            RunnerSet::from_json(v).map_err(|source| ClusterError::Decode { object: name.into(), kind: SETS.0, source })
+        })
+        .transpose()
+    }
+
+    async fn patch_set(&self, _ns: &str, name: &str, patch: &serde_json::Value) -> Result<RunnerSet, ClusterError> {
+        let object = format!("AutoscalingRunnerSet/{name}");
+        let after = self.with(|s| {
+            s.patches.push((name.to_string(), patch.clone()));
+            if let Some(n) = s.conflicts.get_mut(name).filter(|n| **n > 0) {
+                *n -= 1;
+                return Err(ClusterError::Conflict { object: object.clone() });
+            }
+            let current = s.sets.get(name).cloned().ok_or_else(|| ClusterError::Status {
+                object: object.clone(),
+                code: 404,
+                reason: "NotFound".into(),
+                message: "not found".into(),
+            })?;
+            let sent = patch["metadata"]["resourceVersion"].as_str();
+            if sent.is_some() && sent != current["metadata"]["resourceVersion"].as_str() {
+                return Err(ClusterError::Conflict { object: object.clone() });
+            }
+            let mut v = current;
+            merge_json(&mut v, patch);
+            s.rv += 1;
+            v["metadata"]["resourceVersion"] = s.rv.to_string().into();
+            s.sets.insert(name.to_string(), v.clone());
+            Ok(v)
+        })?;
+        RunnerSet::from_json(after).map_err(|source| ClusterError::Decode { object, kind: SETS.0, source })
+    }
+
+    async fn runners(&self, _ns: &str, set: &str) -> Result<Vec<Runner>, ClusterError> {
+        Ok(self.with(|s| s.runners.iter().filter(|(owner, _)| owner == set).map(|(_, r)| r.clone()).collect()))
+    }
+
+    async fn pod_scale_set(&self, _ns: &str, pod: &str) -> Result<Option<Option<String>>, ClusterError> {
+        Ok(self.with(|s| s.pods.get(pod).cloned()))
+    }
+}
+
+#[cfg(test)]
+impl<T: Cluster + Send + Sync> Cluster for std::sync::Arc<T> {
+    async fn get_set(&self, ns: &str, name: &str) -> Result<Option<RunnerSet>, ClusterError> {
+        (**self).get_set(ns, name).await
+    }
+
+    async fn patch_set(&self, ns: &str, name: &str, patch: &serde_json::Value) -> Result<RunnerSet, ClusterError> {
+        (**self).patch_set(ns, name, patch).await
+    }
+
+    async fn runners(&self, ns: &str, set: &str) -> Result<Vec<Runner>, ClusterError> {
+        (**self).runners(ns, set).await
+    }
+
+    async fn pod_scale_set(&self, ns: &str, pod: &str) -> Result<Option<Option<String>>, ClusterError> {
+        (**self).pod_scale_set(ns, pod).await
     }
 }

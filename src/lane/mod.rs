@@ -14,14 +14,13 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::app::Globals;
-use crate::cli::{LaneArgs, LaneCommand};
 use crate::context::ContextStatus;
 use crate::contract::{Contract, Lane, Stack};
 use crate::exit::{self, Refused};
-use crate::ui;
+use crate::session::{Session, Vars, World};
+use crate::{signals, ui};
 pub use cluster::Cluster;
-use cluster::{ClusterError, KubeCluster};
+use cluster::ClusterError;
 
 /// Errors of the lane.
 #[derive(Debug, thiserror::Error)]
@@ -72,9 +71,6 @@ pub enum LaneError {
         /// Their names.
         names: Vec<String>,
     },
-    /// The interrupt signal handler could not be installed.
-    #[error("cannot listen for Ctrl-C")]
-    Signal(#[source] std::io::Error),
 }
 
 fn busy_list(busy: &[(String, usize)]) -> String {
@@ -111,12 +107,15 @@ pub struct LaneOptions {
     pub progress: bool,
     /// No notes on stderr.
     pub quiet: bool,
+    /// A set of the drain list that does not exist is skipped instead of refused: true only for
+    /// the apply of a plan made against an absent state (a first install creates the sets).
+    pub allow_missing: bool,
 }
 
 impl LaneOptions {
-    /// Options from gf's environment.
-    pub fn from_env() -> Self {
-        Self::from_vars(|k| std::env::var(k).ok().filter(|v| !v.trim().is_empty()), ui::stderr_is_tty())
+    /// Options from the session's environment snapshot.
+    pub fn of(vars: &Vars, progress: bool) -> Self {
+        Self::from_vars(|k| vars.get(k).filter(|v| !v.trim().is_empty()), progress)
     }
 
     /// Options from an environment lookup.
@@ -137,7 +136,7 @@ impl LaneOptions {
             (Some(repo), Some(run)) => format!("{user}@{host} ({repo} run {run})"),
             _ => format!("{user}@{host}"),
         };
-        Self { poll, who, own_pod, progress, quiet: false }
+        Self { poll, who, own_pod, progress, quiet: false, allow_missing: false }
     }
 }
 
@@ -163,20 +162,46 @@ pub fn lane_stack<'c>(c: &'c Contract, name: Option<&str>) -> anyhow::Result<(&'
     Ok((stack, lane))
 }
 
+/// Which lane command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    /// `gf lane status`.
+    Status,
+    /// `gf lane drain`.
+    Drain,
+    /// `gf lane restore`.
+    Restore,
+}
+
+impl Verb {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Status => "status",
+            Self::Drain => "drain",
+            Self::Restore => "restore",
+        }
+    }
+}
+
+/// Options of `gf lane …`.
+#[derive(Debug, Clone)]
+pub struct LaneArgs {
+    /// The lane stack (default: the only stack with a lane).
+    pub stack: Option<String>,
+    /// How long `drain` waits for busy jobs.
+    pub timeout: Duration,
+    /// One JSON document.
+    pub json: bool,
+}
+
 /// `gf lane status|drain|restore`.
-pub async fn run(g: &Globals, cmd: LaneCommand) -> anyhow::Result<u8> {
-    let (verb, args) = match cmd {
-        LaneCommand::Status(a) => ("status", a),
-        LaneCommand::Drain(a) => ("drain", a),
-        LaneCommand::Restore(a) => ("restore", a),
-    };
-    let c = g.contract()?;
-    let env = g.env_name(&c)?;
-    let (stack, lane) = lane_stack(&c, args.stack.as_deref())?;
-    let status = ContextStatus::from_env(c.env(Some(&env))?.1);
-    let context = if verb == "status" {
+pub async fn run<W: World>(s: &Session<W>, verb: Verb, args: &LaneArgs) -> anyhow::Result<u8> {
+    let env = &s.env;
+    let (stack, lane) = lane_stack(&s.contract, args.stack.as_deref())?;
+    let status = ContextStatus::of(&s.environment, &s.vars);
+    let context = if verb == Verb::Status {
         // Read-only: report a mismatch, then read whichever context was asked for.
-        status.report(&env, "gf lane status");
+        status.report(env, "gf lane status");
         status.actual.clone().unwrap_or_else(|| {
             ui::note(&format!(
                 "`KUBE_CONTEXT` is not set; reading context `{}` of environment `{env}`",
@@ -185,18 +210,18 @@ pub async fn run(g: &Globals, cmd: LaneCommand) -> anyhow::Result<u8> {
             status.expected.clone()
         })
     } else {
-        status.require(&env, &format!("gf lane {verb}"))?.to_string()
+        status.require(env, &format!("gf lane {}", verb.name()))?.to_string()
     };
-    let cluster = KubeCluster::connect(None, &context).await?;
-    let opts = LaneOptions { progress: ui::stderr_is_tty() && !args.json, ..LaneOptions::from_env() };
+    let cluster = s.world.cluster(&s.kubeconfig, &context).await?;
+    let opts = LaneOptions::of(&s.vars, ui::stderr_is_tty() && !args.json);
     let head = json!({
         "stack": stack.name, "lane": lane.name, "env": env, "context": context,
         "context_matches": context == status.expected, "namespace": lane.drain.namespace,
     });
     match verb {
-        "status" => status_cmd(&cluster, lane, &args, head).await,
-        "drain" => drain_cmd(&cluster, lane, &opts, &args, head).await,
-        _ => restore_cmd(&cluster, lane, &args, head).await,
+        Verb::Status => status_cmd(&cluster, lane, args, head).await,
+        Verb::Drain => drain_cmd(&cluster, lane, &opts, args, head).await,
+        Verb::Restore => restore_cmd(&cluster, lane, args, head).await,
     }
 }
 
@@ -234,8 +259,8 @@ async fn status_cmd<C: Cluster>(c: &C, lane: &Lane, args: &LaneArgs, head: serde
             ]
         })
         .collect();
-    println!("lane `{}`: shared scale sets in `{}`", lane.name, lane.drain.namespace);
-    print!("{}", ui::table(&["set", "min", "max", "runners", "busy", "drained"], &rows));
+    crate::outln!("lane `{}`: shared scale sets in `{}`", lane.name, lane.drain.namespace);
+    ui::out_raw(&ui::table(&["set", "min", "max", "runners", "busy", "drained"], &rows));
     Ok(exit::OK)
 }
 
@@ -246,14 +271,13 @@ async fn drain_cmd<C: Cluster>(
     args: &LaneArgs,
     head: serde_json::Value,
 ) -> anyhow::Result<u8> {
-    let mut interrupt = interrupt_listener().map_err(lift)?;
-    let (sets, waited) = guarded_drain(c, lane, opts, args.timeout, &mut interrupt).await?;
+    let (sets, waited) = guarded_drain(c, lane, opts, args.timeout).await?;
     if args.json {
         let doc = with_sets(head, "sets", serde_json::to_value(&sets)?);
         ui::print_json(&with_sets(doc, "waited_seconds", json!(waited.as_secs_f64())))?;
     } else {
         let drained = sets.iter().filter(|s| s.action != "missing").count();
-        println!(
+        crate::outln!(
             "lane `{}` drained: no job runs on its {drained} shared set{} (waited {}); `gf lane restore` puts the caps back",
             lane.name,
             if drained == 1 { "" } else { "s" },
@@ -272,21 +296,13 @@ async fn restore_cmd<C: Cluster>(c: &C, lane: &Lane, args: &LaneArgs, head: serd
     for s in &sets {
         let caps = arc::caps(s.min, s.max);
         match s.action {
-            "restored" => println!("restored `{}` to {caps}", s.name),
-            "kept" => println!("kept `{}` at {caps} (changed since the drain)", s.name),
-            "missing" => println!("`{}` does not exist", s.name),
-            _ => println!("`{}` was not drained ({caps})", s.name),
+            "restored" => crate::outln!("restored `{}` to {caps}", s.name),
+            "kept" => crate::outln!("kept `{}` at {caps} (changed since the drain)", s.name),
+            "missing" => crate::outln!("`{}` does not exist", s.name),
+            _ => crate::outln!("`{}` was not drained ({caps})", s.name),
         }
     }
     Ok(exit::OK)
-}
-
-type Interrupt = tokio::signal::unix::Signal;
-
-/// Listen for SIGINT from now on (the default "terminate" action is replaced for good, so a
-/// second Ctrl-C cannot cut a restore short).
-fn interrupt_listener() -> Result<Interrupt, LaneError> {
-    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).map_err(LaneError::Signal)
 }
 
 /// Self-hosting check, drain and wait; on a failure, timeout or Ctrl-C after the first write,
@@ -296,12 +312,11 @@ async fn guarded_drain<C: Cluster>(
     lane: &Lane,
     opts: &LaneOptions,
     timeout: Duration,
-    interrupt: &mut Interrupt,
 ) -> anyhow::Result<(Vec<drain::SetDrain>, Duration)> {
     // Nothing is written before this check passes: a refusal needs no restore.
     tokio::select! {
         r = drain::check_self_hosting(c, lane, opts) => r.map_err(lift)?,
-        _ = interrupt.recv() => {
+        _ = signals::any() => {
             return Err(anyhow::Error::new(Refused::new("lane", "interrupted before the drain; nothing was changed")));
         }
     }
@@ -314,13 +329,18 @@ async fn guarded_drain<C: Cluster>(
             let waited = drain::wait_idle(c, lane, &present, opts, timeout).await?;
             Ok::<_, Option<LaneError>>((sets, waited))
         } => r,
-        _ = interrupt.recv() => Err(None),
+        _ = signals::any() => Err(None),
     };
     let err = match drained {
         Ok(ok) => return Ok(ok),
         Err(e) => e,
     };
-    let restored = if wrote.load(std::sync::atomic::Ordering::SeqCst) {
+    let wrote_any = wrote.load(std::sync::atomic::Ordering::SeqCst);
+    if let (Some(LaneError::Refused(r)), false) = (&err, wrote_any) {
+        // Refused before the first write (a set that does not exist): nothing to put back.
+        return Err(anyhow::Error::new(r.clone()));
+    }
+    let restored = if wrote_any {
         match drain::restore(c, lane).await {
             Ok(_) => "the recorded caps were put back".to_string(),
             Err(r) => format!("restoring failed too ({}): run `gf lane restore`", ui::error_chain(&r)),
@@ -342,23 +362,26 @@ async fn guarded_drain<C: Cluster>(
     })
 }
 
-/// Drain the stack's lane, run `apply`, and restore — also when `apply` fails or on Ctrl-C.
+/// Drain the stack's lane, run `apply`, and restore — also when `apply` fails or on a signal.
 /// Returns `apply`'s result (or the drain/restore error). A stack without a lane just runs `apply`.
-pub async fn with_drained<T, Fut>(
-    contract: &Contract,
-    env: &str,
+/// `first_install`: the plan being applied was made against an absent state (its metadata's
+/// `state.exists` is false), so drain sets that do not exist yet are skipped, not refused.
+pub async fn with_drained<W: World, T, Fut>(
+    s: &Session<W>,
     stack: &Stack,
     timeout: Duration,
+    first_install: bool,
     apply: Fut,
 ) -> anyhow::Result<T>
 where
     Fut: Future<Output = anyhow::Result<T>>,
 {
     let Some(lane) = &stack.lane else { return apply.await };
-    let status = ContextStatus::from_env(contract.env(Some(env))?.1);
-    let context = status.require(env, &format!("gf apply {}", stack.name))?;
-    let cluster = KubeCluster::connect(None, context).await?;
-    with_drained_on(&cluster, lane, &LaneOptions::from_env(), timeout, apply).await
+    let status = ContextStatus::of(&s.environment, &s.vars);
+    let context = status.require(&s.env, &format!("gf apply {}", stack.name))?;
+    let cluster = s.world.cluster(&s.kubeconfig, context).await?;
+    let opts = LaneOptions { allow_missing: first_install, ..LaneOptions::of(&s.vars, ui::stderr_is_tty()) };
+    with_drained_on(&cluster, lane, &opts, timeout, apply).await
 }
 
 /// [`with_drained`] on a given cluster (the tests' entry point). The returned future must be
@@ -374,9 +397,7 @@ where
     C: Cluster,
     Fut: Future<Output = anyhow::Result<T>>,
 {
-    let mut interrupt = interrupt_listener().map_err(lift)?;
-    let (_, waited) = guarded_drain(cluster, lane, opts, timeout, &mut interrupt).await?;
-    drop(interrupt);
+    let (_, waited) = guarded_drain(cluster, lane, opts, timeout).await?;
     if !opts.quiet {
         ui::note(&format!(
             "lane `{}` drained (waited {}); applying",
@@ -452,8 +473,9 @@ fn steps_for(lane: &Lane) -> Vec<String> {
     let sets = lane.drain.scale_sets.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ");
     vec![
         format!(
-            "lane `{}`: refuse if gf runs in a pod of a set it drains; record minRunners/maxRunners of \
-             AutoscalingRunnerSets {sets} in namespace `{}` in `{}` and patch them to 0/0",
+            "lane `{}`: refuse if gf runs in a pod of a set it drains, or if one of AutoscalingRunnerSets {sets} \
+             does not exist in namespace `{}` (unless the plan was made against an absent state); record their \
+             minRunners/maxRunners in `{}` and patch them to 0/0",
             lane.name,
             lane.drain.namespace,
             arc::DRAINED_FROM

@@ -1,29 +1,24 @@
 //! `--dry-run`: the run plan — stacks, order, env, backend file and its store path, tofu binary and
-//! version, the gates that will fire, the exact tofu commands — on any machine, running nothing
-//! that changes anything and saying what is missing.
+//! version, every gate of the pipeline with the verdict the real run would reach with the inputs
+//! there are now, the exact tofu commands — on any machine, changing nothing, saying what is
+//! missing. It walks the same pipeline ([`super::gates::PIPELINE`]) with the same verdict
+//! functions as the real run ([`super::eval`]), so the two cannot disagree.
 
-use std::io::IsTerminal as _;
 use std::path::Path;
 
 use serde::Serialize;
 
-use super::Op;
-use super::work::Work;
-use crate::backend::{self, Backend, BackendError, S3Location};
-use crate::cli::LifecycleArgs;
+use super::argv::{self, Paths};
+use super::eval::{Mode, RunCx, StackCx};
+use super::gates::Decision;
+use super::out::Out;
+use super::work::{self, Work};
+use super::{Op, Options};
+use crate::backend::{self, Backend, S3Location};
 use crate::context::ContextStatus;
-use crate::contract::{ApplyMode, Contract, Environment, Stack};
+use crate::contract::{ApplyMode, Stack};
+use crate::session::{Session, World};
 use crate::{exit, tofu, ui};
-
-/// One gate as it will fire.
-#[derive(Debug, Serialize)]
-#[allow(clippy::struct_field_names)] // `gate` is the JSON field name operators read.
-struct Gate {
-    gate: &'static str,
-    /// `pass`, `refuse` (would refuse now), `check` (decided while running), `skip`, `missing`, `report`.
-    outcome: &'static str,
-    detail: String,
-}
 
 #[derive(Debug, Serialize)]
 struct Cmd {
@@ -40,16 +35,18 @@ struct DryStack {
     apply: ApplyMode,
     backend_file: String,
     backend_store_path: Option<String>,
-    gates: Vec<Gate>,
+    gates: Vec<Decision>,
     commands: Vec<Cmd>,
 }
 
+/// Where the real run would stop.
 #[derive(Debug, Serialize)]
-struct S3Info {
-    endpoint: Option<String>,
-    bucket: Option<String>,
-    region: String,
-    missing: Vec<&'static str>,
+struct FirstRefusal {
+    gate: &'static str,
+    /// The stack, for a stack gate (null: the whole run).
+    stack: Option<String>,
+    detail: String,
+    exit: u8,
 }
 
 #[derive(Debug, Serialize)]
@@ -62,258 +59,149 @@ struct DryRun {
     order: Vec<String>,
     kube_context: ContextStatus,
     ci: bool,
-    tofu: tofu::Report,
+    tofu: Option<tofu::Tofu>,
     s3: S3Info,
     child_env: Vec<&'static str>,
+    /// The run gates (the whole selection).
+    gates: Vec<Decision>,
     stacks: Vec<DryStack>,
+    /// The first gate that refuses: where the real run would stop (null: it would run).
+    first_refusal: Option<FirstRefusal>,
     missing: Vec<String>,
 }
 
-/// Print the run plan; exit 0.
-pub(super) async fn run(
-    contract: &Contract,
-    env: &str,
-    environment: &Environment,
-    op: Op,
-    args: &LifecycleArgs,
-    stacks: &[&Stack],
-    vars: &[(String, String)],
-) -> anyhow::Result<u8> {
-    let lookup = |k: &str| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).filter(|v| !v.is_empty());
-    let context = ContextStatus::new(environment, lookup("KUBE_CONTEXT"));
-    let ci = lookup("CI").as_deref() == Some("true");
-    let tofu = tofu::report(lookup).await;
-    let bin = tofu.path.clone().unwrap_or_else(|| "tofu".into());
-    let region = lookup(backend::ENV_REGION).unwrap_or_else(|| contract.backend.region.clone());
-    let location = S3Location::from_lookup(lookup, &contract.backend.region);
-    let mut s3_missing: Vec<&'static str> = match &location {
-        Err(BackendError::Missing(m)) => m.clone(),
-        _ => Vec::new(),
-    };
-    for k in [backend::ENV_ACCESS_KEY, backend::ENV_SECRET_KEY] {
-        if lookup(k).is_none() {
-            s3_missing.push(k);
-        }
-    }
-    let root = &contract.root;
-    let rel = |p: &Path| p.strip_prefix(root).unwrap_or(p).display().to_string();
-    let stdin_tty = std::io::stdin().is_terminal();
+#[derive(Debug, Serialize)]
+struct S3Info {
+    endpoint: Option<String>,
+    bucket: Option<String>,
+    region: String,
+    /// Why a set endpoint or bucket is refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    problem: Option<String>,
+}
 
+/// Print the run plan; exit 0.
+pub(super) async fn run<W: World>(s: &Session<W>, o: &Options, stacks: &[&Stack]) -> anyhow::Result<u8> {
+    let mut rcx = RunCx::new(s, o, stacks, Mode::Dry);
+    let run_gates = rcx.run_gates().await;
+    let mut first_refusal = run_gates.iter().find(|d| d.verdict.refuses()).map(|d| first(d, None));
+    let located = S3Location::from_lookup(s.vars.lookup(), &s.contract.backend.region);
+    // A set but refused endpoint or bucket is not "not set": say why (never the value).
+    let s3_problem = match &located {
+        Err(crate::backend::BackendError::Missing(_)) | Ok(_) => None,
+        Err(e) => Some(e.to_string()),
+    };
+    let location = located.ok();
+    let bin = rcx.facts.tofu.as_ref().map_or_else(|| "tofu".to_string(), |t| t.path.display().to_string());
     let mut out_stacks = Vec::new();
     for (i, stack) in stacks.iter().enumerate() {
-        let key = stack.state_key(env)?.to_string();
-        let work = Work::new(root, env, &stack.name);
-        let file_name = backend::file_name(&stack.name, env);
-        let backend_file = work.backend_file(&file_name);
-        let store_path = location.as_ref().ok().map(|loc| {
-            let text =
-                Backend { stack: stack.name.clone(), env: env.to_string(), location: loc.clone(), key: key.clone() }
-                    .to_tfbackend();
-            crate::nix::text_store_path(&file_name, text.as_bytes())
-        });
-        let mut gates = Vec::new();
-        if op.needs_context() {
-            gates.push(if context.matches {
-                Gate { gate: "context", outcome: "pass", detail: format!("`KUBE_CONTEXT` is `{}`", context.expected) }
-            } else {
-                Gate { gate: "context", outcome: "refuse", detail: format!("{} (exit 3)", context.problem(env)) }
-            });
-        } else if !context.matches {
-            gates.push(Gate { gate: "context", outcome: "report", detail: context.problem(env) });
+        let mut sink = Out::new(&stack.name, false, true, true);
+        let gates = StackCx::new(&rcx, stack, &mut sink).stack_gates().await;
+        if first_refusal.is_none() {
+            first_refusal = gates.iter().find(|d| d.verdict.refuses()).map(|d| first(d, Some(&stack.name)));
         }
-        if matches!(op, Op::Apply | Op::Destroy) && stack.apply == ApplyMode::Operator {
-            gates.push(if ci {
-                Gate {
-                    gate: "operator-in-ci",
-                    outcome: "refuse",
-                    detail: "`CI=true` and the stack is `apply: operator` (exit 3)".into(),
-                }
-            } else {
-                Gate {
-                    gate: "operator-in-ci",
-                    outcome: "pass",
-                    detail: "`apply: operator`: refused when `CI=true`; `CI` is not `true`".into(),
-                }
-            });
-        }
-        if matches!(op, Op::Plan | Op::Apply) && stack.requires_cache {
-            gates.push(if args.skip_cache_gate {
-                Gate {
-                    gate: "cache",
-                    outcome: "skip",
-                    detail: "`--skip-cache-gate`: the Attic cache is NOT checked".into(),
-                }
-            } else {
-                Gate {
-                    gate: "cache",
-                    outcome: "check",
-                    detail: format!(
-                        "Attic cache gate: `nix-cache-info` answers{} (exit 3 otherwise)",
-                        if stack.cache_paths.is_empty() {
-                            String::new()
-                        } else {
-                            format!(" and {} `cache_paths` are present and signed", stack.cache_paths.len())
-                        }
-                    ),
-                }
-            });
-        }
-        if op == Op::Apply && stack.lane.is_some() {
-            for step in crate::lane::dry_run_steps(stack) {
-                gates.push(Gate { gate: "lane", outcome: "check", detail: step });
-            }
-        }
-        gates.push(if s3_missing.is_empty() {
-            Gate { gate: "credentials", outcome: "pass", detail: "S3 endpoint, bucket and credentials are set".into() }
-        } else {
-            Gate {
-                gate: "credentials",
-                outcome: "missing",
-                detail: format!(
-                    "not set: {}",
-                    s3_missing.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ")
-                ),
-            }
-        });
-        let object = location.as_ref().map_or_else(|_| format!("`{key}`"), |l| format!("`s3://{}/{key}`", l.bucket));
-        gates.push(Gate {
-            gate: "state-key",
-            outcome: "check",
-            detail: if args.allow_empty_state {
-                format!("look up {object}; an absent state is accepted (`--allow-empty-state`)")
-            } else {
-                format!("look up {object}; absent state refused (exit 3) unless `--allow-empty-state`")
-            },
-        });
-        if op == Op::Apply {
-            let have = work.plan_meta().is_file() && work.plan_file().is_file();
-            gates.push(Gate {
-                gate: "stale-plan",
-                outcome: if have { "check" } else { "refuse" },
-                detail: if have {
-                    format!(
-                        "`{}`: state serial/ETag, backend digest, env and tofu version must match the plan",
-                        rel(&work.plan_file())
-                    )
-                } else {
-                    format!("no saved plan `{}`: run `gf plan {}` first (exit 3)", rel(&work.plan_file()), stack.name)
-                },
-            });
-        }
-        if op == Op::Destroy {
-            gates.push(Gate {
-                gate: "destroy-confirmation",
-                outcome: if args.yes {
-                    "pass"
-                } else if stdin_tty {
-                    "check"
-                } else {
-                    "refuse"
-                },
-                detail: if args.yes {
-                    "`--yes`".into()
-                } else {
-                    format!("type `{}` at the prompt (needs a terminal, or `--yes`)", stack.name)
-                },
-            });
-        }
-
-        let cwd = rel(&stack.dir);
-        let extra = args.tofu_args.clone();
-        let mut commands = vec![Cmd {
-            argv: vec![
-                bin.clone(),
-                "init".into(),
-                "-reconfigure".into(),
-                "-input=false".into(),
-                format!("-backend-config={}", backend_file.display()),
-            ]
-            .into_iter()
-            .chain(if op == Op::Init { extra.clone() } else { Vec::new() })
-            .collect(),
-            cwd: cwd.clone(),
-            when: (op != Op::Init)
-                .then(|| "only when not yet initialized against this backend and tofu (recorded digest)".into()),
-        }];
-        let main: Option<Vec<String>> = match op {
-            Op::Init => None,
-            Op::Plan => Some(
-                [bin.clone(), "plan".into(), "-input=false".into(), "-json".into()]
-                    .into_iter()
-                    .chain([format!("-out={}", work.plan_file().display())])
-                    .chain(extra)
-                    .collect(),
-            ),
-            Op::Apply => Some(
-                [bin.clone(), "apply".into(), "-input=false".into(), "-json".into()]
-                    .into_iter()
-                    .chain(extra)
-                    .chain([work.plan_file().display().to_string()])
-                    .collect(),
-            ),
-            Op::Destroy => Some(
-                [bin.clone(), "destroy".into(), "-input=false".into(), "-auto-approve".into(), "-json".into()]
-                    .into_iter()
-                    .chain(extra)
-                    .collect(),
-            ),
-            Op::Output => Some(
-                [bin.clone(), "output".into()]
-                    .into_iter()
-                    .chain(args.json.then(|| "-json".to_string()))
-                    .chain(extra)
-                    .collect(),
-            ),
-        };
-        if let Some(argv) = main {
-            commands.push(Cmd { argv, cwd, when: None });
-        }
-        out_stacks.push(DryStack {
-            name: stack.name.clone(),
-            order: i + 1,
-            state_key: key,
-            apply: stack.apply,
-            backend_file: rel(&backend_file),
-            backend_store_path: store_path,
-            gates,
-            commands,
-        });
+        out_stacks.push(dry_stack(&rcx, stack, i + 1, location.as_ref(), &bin, gates));
     }
-
-    let mut missing: Vec<String> = Vec::new();
-    if op.needs_context() && !context.matches {
-        missing.push(format!("`KUBE_CONTEXT={}`", context.expected));
-    }
-    missing.extend(s3_missing.iter().map(|v| format!("`{v}`")));
-    if tofu.version.is_none() || !tofu.status.starts_with("ok") {
-        missing.push("a tofu binary >= 1.10 (`GF_TOFU`, `tofu` or `terraform` on `PATH`)".into());
-    }
-    let loc = location.as_ref().ok();
     let report = DryRun {
-        command: op.name(),
+        command: o.op.name(),
         dry_run: true,
-        env: env.to_string(),
-        root: root.display().to_string(),
-        order: stacks.iter().map(|s| s.name.clone()).collect(),
-        kube_context: context,
-        ci,
-        tofu,
+        env: s.env.clone(),
+        root: s.root().display().to_string(),
+        order: stacks.iter().map(|st| st.name.clone()).collect(),
+        kube_context: ContextStatus::of(&s.environment, &s.vars),
+        ci: s.ci,
+        tofu: rcx.facts.tofu.clone(),
         s3: S3Info {
-            endpoint: loc.map(|l| l.endpoint.clone()),
-            bucket: loc.map(|l| l.bucket.clone()),
-            region,
-            missing: s3_missing,
+            endpoint: location.as_ref().map(|l| l.endpoint.clone()),
+            bucket: location.as_ref().map(|l| l.bucket.clone()),
+            problem: s3_problem,
+            region: s.vars.get(backend::ENV_REGION).unwrap_or_else(|| s.contract.backend.region.clone()),
         },
         child_env: vec!["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "TF_DATA_DIR", "TF_IN_AUTOMATION", "TF_INPUT"],
+        missing: missing(&run_gates),
+        gates: run_gates,
         stacks: out_stacks,
-        missing,
+        first_refusal,
     };
-    if args.json {
+    if o.json {
         ui::print_json(&report)?;
     } else {
-        print!("{}", human(&report));
+        ui::out_raw(&human(&report));
     }
     Ok(exit::OK)
+}
+
+fn first(d: &Decision, stack: Option<&str>) -> FirstRefusal {
+    let exit = match d.verdict {
+        super::gates::Verdict::Refuse { exit, .. } => exit,
+        _ => exit::ERROR,
+    };
+    FirstRefusal { gate: d.gate.name(), stack: stack.map(str::to_string), detail: d.verdict.detail().to_string(), exit }
+}
+
+/// What a real run would need that this machine does not have now.
+fn missing(run_gates: &[Decision]) -> Vec<String> {
+    run_gates
+        .iter()
+        .filter(|d| d.verdict.refuses())
+        .map(|d| format!("`{}`: {}", d.gate, d.verdict.detail().lines().next().unwrap_or("")))
+        .collect()
+}
+
+fn dry_stack<W: World>(
+    rcx: &RunCx<'_, W>,
+    stack: &Stack,
+    order: usize,
+    location: Option<&S3Location>,
+    bin: &str,
+    gates: Vec<Decision>,
+) -> DryStack {
+    let (s, o) = (rcx.s, rcx.o);
+    let root = s.root();
+    let key = stack.state_key(&s.env).unwrap_or_default().to_string();
+    let work = Work::new(root, &s.env, &stack.name);
+    let file_name = backend::file_name(&stack.name, &s.env);
+    let store_path = location.map(|loc| {
+        let b = Backend { stack: stack.name.clone(), env: s.env.clone(), location: loc.clone(), key: key.clone() };
+        crate::nix::text_store_path(&file_name, b.to_tfbackend().as_bytes())
+    });
+    let paths = Paths {
+        no_color: !crate::ui::output_color(),
+        backend_file: work.backend_file(&file_name),
+        plan_file: work.plan_file(),
+        plan_out: work::unique_sibling(&work.plan_file()),
+    };
+    let destroy_plan = o.destroy_plan
+        || (o.op == Op::Apply
+            && work::read_json::<work::PlanMeta>(&work.plan_meta()).ok().flatten().is_some_and(|m| m.destroy));
+    let extra = &rcx.facts.extra;
+    let render = |a: Vec<std::ffi::OsString>| {
+        std::iter::once(bin.to_string()).chain(a.iter().map(|x| x.to_string_lossy().into_owned())).collect()
+    };
+    let cwd = argv::rel(root, &stack.dir);
+    let mut commands = vec![Cmd {
+        argv: render(argv::init(&paths, o.op, extra)),
+        cwd: cwd.clone(),
+        when: (o.op != Op::Init)
+            .then(|| "only when not yet initialized against this backend and tofu (recorded digest)".into()),
+    }];
+    if let Some(a) = argv::main(o.op, &paths, extra, destroy_plan, o.json) {
+        commands.push(Cmd {
+            argv: render(a),
+            cwd,
+            when: (o.op == Op::Plan).then(|| "written to a unique name, then saved as `plan.tfplan`".into()),
+        });
+    }
+    DryStack {
+        name: stack.name.clone(),
+        order,
+        state_key: key,
+        apply: stack.apply,
+        backend_file: argv::rel(root, &paths.backend_file),
+        backend_store_path: store_path,
+        gates,
+        commands,
+    }
 }
 
 fn human(r: &DryRun) -> String {
@@ -329,36 +217,23 @@ fn human(r: &DryRun) -> String {
         if r.command == "destroy" { "reverse dependency" } else { "dependency" },
         r.order.join(" -> ")
     );
-    let _ = writeln!(
-        s,
-        "kube context: {}",
-        if r.kube_context.matches {
-            format!("`{}` (matches)", r.kube_context.expected)
-        } else {
-            format!(
-                "needs `{}`, `KUBE_CONTEXT` is {}",
-                r.kube_context.expected,
-                r.kube_context.actual.as_deref().map_or_else(|| "not set".into(), |a| format!("`{a}`"))
-            )
+    match &r.s3.problem {
+        Some(p) => {
+            let _ = writeln!(s, "s3: refused: {p}");
         }
-    );
-    let _ = writeln!(
-        s,
-        "tofu: {}",
-        match (&r.tofu.path, &r.tofu.version) {
-            (Some(p), Some(v)) => format!("{p} (from {}), version {v}: {}", source_name(r.tofu.source), r.tofu.status),
-            (Some(p), None) => format!("{p}: {}", r.tofu.status),
-            _ => r.tofu.status.clone(),
+        None => {
+            let _ = writeln!(
+                s,
+                "s3: endpoint {}, bucket {}, region `{}`",
+                r.s3.endpoint.as_deref().map_or_else(|| "not set".into(), |e| format!("`{e}`")),
+                r.s3.bucket.as_deref().map_or_else(|| "not set".into(), |b| format!("`{b}`")),
+                r.s3.region
+            );
         }
-    );
-    let _ = writeln!(
-        s,
-        "s3: endpoint {}, bucket {}, region `{}`; credentials reach tofu only as `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`",
-        r.s3.endpoint.as_deref().map_or_else(|| "not set".into(), |e| format!("`{e}`")),
-        r.s3.bucket.as_deref().map_or_else(|| "not set".into(), |b| format!("`{b}`")),
-        r.s3.region
-    );
+    }
     let _ = writeln!(s, "CI: {}", if r.ci { "`CI=true` (operator stacks cannot be applied)" } else { "no" });
+    let _ = writeln!(s, "run gates (the whole selection):");
+    gate_lines(&mut s, &r.gates);
     for st in &r.stacks {
         let _ = writeln!(s);
         let _ = writeln!(s, "{}. {} (state key `{}`, apply: {})", st.order, st.name, st.state_key, st.apply);
@@ -371,33 +246,47 @@ fn human(r: &DryRun) -> String {
                 .unwrap_or("not computable: `TOFU_BACKEND_S3_ENDPOINT` and `TOFU_BACKEND_S3_BUCKET` are needed")
         );
         let _ = writeln!(s, "   gates:");
-        let w = st.gates.iter().map(|g| g.gate.len()).max().unwrap_or(0);
-        for g in &st.gates {
-            let _ = writeln!(s, "     {:<w$}  {:<7}  {}", g.gate, g.outcome, g.detail);
-        }
+        gate_lines(&mut s, &st.gates);
         let _ = writeln!(s, "   commands (in `{}`):", st.commands.first().map_or("", |c| c.cwd.as_str()));
         for c in &st.commands {
             let argv: Vec<std::ffi::OsString> = c.argv[1..].iter().map(Into::into).collect();
             let line = tofu::render_argv(Path::new(&c.argv[0]), &argv);
-            match &c.when {
-                Some(w) => {
-                    let _ = writeln!(s, "     {line}\n       ({w})");
-                }
-                None => {
-                    let _ = writeln!(s, "     {line}");
-                }
+            let _ = writeln!(s, "     {line}");
+            if let Some(w) = &c.when {
+                let _ = writeln!(s, "       ({w})");
             }
         }
     }
     let _ = writeln!(s);
-    if r.missing.is_empty() {
-        let _ = writeln!(s, "nothing missing: `gf {}` without `--dry-run` would run these commands", r.command);
-    } else {
-        let _ = writeln!(s, "missing to run for real: {}", r.missing.join(", "));
+    match &r.first_refusal {
+        None => {
+            let _ = writeln!(s, "nothing refuses: `gf {}` without `--dry-run` would run these commands", r.command);
+        }
+        Some(f) => {
+            let _ = writeln!(
+                s,
+                "the real run would stop at `{}`{} (exit {}): {}",
+                f.gate,
+                f.stack.as_deref().map(|st| format!(" for `{st}`")).unwrap_or_default(),
+                f.exit,
+                f.detail.lines().next().unwrap_or("")
+            );
+        }
+    }
+    if !r.missing.is_empty() {
+        let _ = writeln!(s, "missing to run for real: {}", r.missing.join("; "));
     }
     s
 }
 
-fn source_name(s: Option<tofu::Source>) -> &'static str {
-    s.map_or("?", tofu::Source::describe)
+fn gate_lines(s: &mut String, gates: &[Decision]) {
+    use std::fmt::Write as _;
+    let w = gates.iter().map(|g| g.gate.name().len()).max().unwrap_or(0);
+    for g in gates {
+        let mut lines = g.verdict.detail().lines();
+        let _ = writeln!(s, "     {:<w$}  {:<6}  {}", g.gate.name(), g.verdict.word(), lines.next().unwrap_or(""));
+        for more in lines {
+            let _ = writeln!(s, "     {:<w$}          {more}", "");
+        }
+    }
 }

@@ -1,11 +1,15 @@
 //! gf's per-stack working folder `.gf/<env>/<stack>/`: the rendered backend file, tofu's data
-//! folder, the init record and the saved plan with its metadata. Gitignored; files are 0600.
+//! folder, the init record, the saved plan with its metadata, an adopted `errored.tfstate`, and the
+//! local lock that keeps two gf runs in one checkout off the same stack. Gitignored; folders are
+//! 0700 and files 0600 whatever the umask (existing folders are tightened too).
 
-use std::io::Write as _;
-use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+use std::io::{Read as _, Write as _};
+use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
 
 use super::render::Changes;
 
@@ -21,6 +25,18 @@ pub enum WorkError {
         path: PathBuf,
         /// The I/O error.
         source: std::io::Error,
+    },
+    /// Another gf run holds the stack's local lock.
+    #[error(
+        "another gf run in this checkout holds `{stack}` in `{env}` ({holder}); wait for it, or pass `--lock-wait DURATION`"
+    )]
+    Busy {
+        /// The stack.
+        stack: String,
+        /// The environment.
+        env: String,
+        /// Who holds it (pid, command, since), as it recorded itself.
+        holder: String,
     },
     /// A metadata file that does not parse.
     #[error("`{path}` is not gf plan metadata: {reason}; run `gf plan` again")]
@@ -71,13 +87,71 @@ impl Work {
         self.dir.join("init.json")
     }
 
-    /// Create the folder (0700).
+    /// `errored.tfstate` adopted from the stack folder.
+    pub fn errored_state(&self) -> PathBuf {
+        self.dir.join(ERRORED_STATE)
+    }
+
+    /// The local lock file.
+    pub fn lock_file(&self) -> PathBuf {
+        self.dir.join(".lock")
+    }
+
+    /// Create the folder and its parents up to `.gf` with mode 0700, tightening existing ones.
     pub fn create(&self) -> Result<(), WorkError> {
-        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&self.dir).map_err(|source| WorkError::Io {
-            action: "create",
-            path: self.dir.clone(),
-            source,
-        })
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| WorkError::Io { action: "create", path, source }
+        };
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&self.dir).map_err(io(&self.dir))?;
+        // `.gf`, `.gf/<env>` and `.gf/<env>/<stack>`: a umask or an earlier tool may have left them wider.
+        for d in self.dir.ancestors().take(3) {
+            std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700)).map_err(io(d))?;
+        }
+        Ok(())
+    }
+
+    /// Take the stack's local lock, waiting up to `wait` for another gf run to let go.
+    pub fn lock(&self, stack: &str, env: &str, command: &str, wait: Duration) -> Result<LocalLock, WorkError> {
+        self.create()?;
+        let path = self.lock_file();
+        let io = |source| WorkError::Io { action: "lock", path: path.clone(), source };
+        let mut file =
+            std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io)?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+        let deadline = Instant::now() + wait;
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(WorkError::Busy {
+                        stack: stack.to_string(),
+                        env: env.to_string(),
+                        holder: holder_of(&mut file),
+                    });
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+            }
+        }
+        let me = format!(
+            "pid {}, `{command}`, since {}",
+            std::process::id(),
+            humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+        );
+        file.set_len(0).and_then(|()| file.write_all(me.as_bytes())).map_err(io)?;
+        Ok(LocalLock { _file: file })
+    }
+
+    /// Who holds the local lock right now, if anyone (the dry run's probe: takes and drops it).
+    pub fn lock_holder(&self) -> Option<String> {
+        let mut file = std::fs::OpenOptions::new().read(true).write(true).open(self.lock_file()).ok()?;
+        match file.try_lock() {
+            Ok(()) => None,
+            Err(_) => Some(holder_of(&mut file)),
+        }
     }
 
     /// Remove the saved plan and its metadata (a plan is applied at most once).
@@ -93,15 +167,88 @@ impl Work {
     }
 }
 
-/// Write `bytes` to `path` with mode 0600 (replacing it).
+/// The file tofu leaves in its working folder (the stack folder) when it cannot save state after
+/// an apply: then the only copy of the real state.
+pub const ERRORED_STATE: &str = "errored.tfstate";
+
+/// The stack's local lock, held until dropped (the OS releases it if gf dies).
+#[derive(Debug)]
+pub struct LocalLock {
+    _file: std::fs::File,
+}
+
+fn holder_of(file: &mut std::fs::File) -> String {
+    let mut text = String::new();
+    let _ = file.read_to_string(&mut text);
+    let text = text.trim();
+    if text.is_empty() { "holder unknown".to_string() } else { text.chars().take(200).collect() }
+}
+
+/// Write `bytes` to `path` with mode 0600, atomically: a uniquely named temporary file in the same
+/// folder, synced, then renamed over `path` (two runs never share a temporary name, and a crash
+/// leaves either the old file or the new one).
 pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), WorkError> {
     let io = |source| WorkError::Io { action: "write", path: path.to_path_buf(), source };
-    let tmp = path.with_extension("tmp");
-    let mut f =
-        std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp).map_err(io)?;
-    f.write_all(bytes).map_err(io)?;
-    f.sync_all().map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir).map_err(io)?;
+    tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+    tmp.write_all(bytes).map_err(io)?;
+    tmp.as_file().sync_all().map_err(io)?;
+    tmp.persist(path).map_err(|e| io(e.error))?;
+    Ok(())
+}
+
+/// Move a file tofu wrote (under a unique name) to its final name, 0600.
+pub fn adopt_file(from: &Path, to: &Path) -> Result<(), WorkError> {
+    let io = |source| WorkError::Io { action: "save", path: to.to_path_buf(), source };
+    std::fs::set_permissions(from, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+    std::fs::rename(from, to).map_err(io)
+}
+
+/// SHA-256 (hex) of a file's bytes.
+pub fn file_digest(path: &Path) -> Result<String, WorkError> {
+    let bytes =
+        std::fs::read(path).map_err(|source| WorkError::Io { action: "read", path: path.to_path_buf(), source })?;
+    Ok(crate::backend::hex(&Sha256::digest(&bytes)))
+}
+
+/// A unique name beside `path` for a file tofu writes before gf adopts it (`plan -out`).
+pub fn unique_sibling(path: &Path) -> PathBuf {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let name = path.file_name().map_or_else(|| "file".into(), |f| f.to_string_lossy().into_owned());
+    path.with_file_name(format!(".{name}.{}-{n}", std::process::id()))
+}
+
+/// Move `errored.tfstate` from `stack_dir` into `work` (0600); `Ok(None)` when there is none. An
+/// adopted one already there is never overwritten: the new one then stays where tofu wrote it,
+/// made 0600, and the error says so.
+pub fn adopt_errored_state(stack_dir: &Path, work: &Work) -> Result<Option<PathBuf>, WorkError> {
+    let stray = stack_dir.join(ERRORED_STATE);
+    if !stray.is_file() {
+        return Ok(None);
+    }
+    let io = |action, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| WorkError::Io { action, path, source }
+    };
+    std::fs::set_permissions(&stray, std::fs::Permissions::from_mode(0o600)).map_err(io("protect", &stray))?;
+    let dest = work.errored_state();
+    if dest.exists() {
+        return Err(WorkError::Io {
+            action: "adopt",
+            path: stray,
+            source: std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                format!("`{}` already holds an earlier errored state; push or remove that one first", dest.display()),
+            ),
+        });
+    }
+    work.create()?;
+    let bytes = std::fs::read(&stray).map_err(io("read", &stray))?;
+    write_private(&dest, &bytes)?;
+    std::fs::remove_file(&stray).map_err(io("remove", &stray))?;
+    Ok(Some(dest))
 }
 
 /// Read a JSON file; `None` when it does not exist.
@@ -164,6 +311,24 @@ pub struct PlanMeta {
     pub created: String,
     /// The plan's resource changes.
     pub changes: Option<Changes>,
+    /// A destroy plan (`gf plan --destroy`): its apply passes `destroy-confirmation`.
+    #[serde(default)]
+    pub destroy: bool,
+    /// SHA-256 of `plan.tfplan` as tofu wrote it: a swapped plan file is stale.
+    #[serde(default)]
+    pub plan_digest: String,
+    /// The var files the plan read (`-var-file`), with their SHA-256.
+    #[serde(default)]
+    pub var_files: Vec<VarFile>,
+}
+
+/// A var file a plan read, and its digest then.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct VarFile {
+    /// The path as passed to tofu (relative to the stack folder when relative).
+    pub path: PathBuf,
+    /// SHA-256 of its bytes at plan time.
+    pub sha256: String,
 }
 
 /// RFC 3339 UTC timestamp of now.

@@ -107,7 +107,7 @@ pub enum MigrateError {
         holder: String,
     },
     /// SIGINT, SIGTERM or SIGHUP.
-    #[error("interrupted by {}: stopped before writing anything", .0.name)]
+    #[error("interrupted by {}: stopped before writing anything", .0.name())]
     Interrupted(Signal),
 }
 
@@ -154,7 +154,7 @@ pub async fn run(
     let mut report = Report::new(&stack.name, env, opts.dry_run, !opts.json);
     let result = match prepare(contract, env, stack, &lookup, opts, &mut report) {
         Ok((job, client, store)) => {
-            let interrupt = Interrupt::install();
+            let interrupt = Interrupt::process();
             Box::pin(migrate(&client, &store, &job, &mut report, &interrupt)).await
         }
         Err(e) => Err(e),
@@ -279,15 +279,12 @@ fn finish(mut report: Report, result: Result<(), MigrateError>, json: bool) -> a
         };
         report.error = Some(report::ErrorDoc { gate, message: e.to_string() });
     }
-    // Written without panicking: a closed stdout (`| head`) must not hide the exit code.
-    let out = if json {
-        format!("{}\n", serde_json::to_string_pretty(&report)?)
+    if json {
+        // Marks the document as printed: an error adds no second one.
+        crate::ui::print_json(&report)?;
     } else if result.is_ok() {
-        report.summary()
-    } else {
-        String::new()
-    };
-    let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), out.as_bytes());
+        crate::ui::out_raw(&report.summary());
+    }
     if !json {
         for n in &report.notes {
             crate::ui::warn(n);
@@ -295,10 +292,6 @@ fn finish(mut report: Report, result: Result<(), MigrateError>, json: bool) -> a
     }
     match result {
         Ok(()) => Ok(exit::OK),
-        Err(MigrateError::Interrupted(s)) => {
-            crate::ui::error(&MigrateError::Interrupted(s).to_string());
-            Ok(s.code)
-        }
         Err(MigrateError::Refused(r)) => Err(r.into()),
         Err(e) => Err(e.into()),
     }

@@ -170,7 +170,7 @@ async fn release_s3<S: ObjectStore>(s3: &S, job: &Job, report: &mut Report) -> R
         let Some(lock) = s3.get(&lock_key).await? else { return Ok(false) };
         match serde_json::from_slice::<LockRecord>(&lock.bytes) {
             Ok(l) if l.id == job.s3_lock.id => {
-                s3.delete(&lock_key, None).await?;
+                s3.delete(&lock_key).await?;
                 Ok(true)
             }
             Ok(l) => {

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::tfstate::StateSummary;
+pub use crate::signals::Signal;
 
 /// The steps, in the order every run takes them. A real run and a dry run walk the same list;
 /// the dry run takes no lock and writes nothing, so those steps are `skip` there.
@@ -221,7 +222,7 @@ impl Report {
     pub fn record(&mut self, step: Step, outcome: Outcome, detail: impl Into<String>) {
         let r = StepReport { step, outcome, detail: detail.into() };
         if self.live {
-            eprintln!("{}", line(&r));
+            crate::ui::err(&line(&r));
         }
         self.steps.push(r);
     }
@@ -288,70 +289,45 @@ fn line(r: &StepReport) -> String {
     format!("  {:<15} {:<7} {}", r.step.name(), r.outcome.label(), r.detail)
 }
 
-/// A signal that stops a run, and gf's exit code for it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Signal {
-    /// `SIGINT`, `SIGTERM`, `SIGHUP`.
-    pub name: &'static str,
-    /// 130, 143, 129.
-    pub code: u8,
-}
-
-/// Whether SIGINT, SIGTERM or SIGHUP arrived. Once installed they no longer kill gf: the run
-/// stops at the next safe point and releases its locks.
-pub struct Interrupt {
-    rx: tokio::sync::watch::Receiver<Option<Signal>>,
-    _tx: Option<tokio::sync::watch::Sender<Option<Signal>>>,
+/// Whether SIGINT, SIGTERM or SIGHUP arrived ([`crate::signals`] handles them for the whole run:
+/// they never kill gf, so the migration stops at its next safe point and releases its locks).
+pub enum Interrupt {
+    /// The process's signals.
+    Process,
+    /// Fires only through the sender [`Interrupt::manual`] returns (unit tests).
+    Manual(tokio::sync::watch::Receiver<Option<Signal>>),
 }
 
 impl Interrupt {
-    /// Listen for SIGINT, SIGTERM and SIGHUP (a signal whose handler cannot be installed keeps
-    /// its default action).
-    pub fn install() -> Self {
-        use tokio::signal::unix::{SignalKind, signal};
-        let (tx, rx) = tokio::sync::watch::channel(None);
-        for (kind, name, code) in [
-            (SignalKind::interrupt(), "SIGINT", 130),
-            (SignalKind::terminate(), "SIGTERM", 143),
-            (SignalKind::hangup(), "SIGHUP", 129),
-        ] {
-            let Ok(mut s) = signal(kind) else { continue };
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                if s.recv().await.is_some() {
-                    tx.send_if_modified(|cur| cur.is_none() && cur.replace(Signal { name, code }).is_none());
-                }
-            });
-        }
-        Self { rx, _tx: None }
+    /// The process's signals.
+    pub fn process() -> Self {
+        Self::Process
     }
 
     /// One that fires only through the returned sender (unit tests).
     pub fn manual() -> (Self, tokio::sync::watch::Sender<Option<Signal>>) {
         let (tx, rx) = tokio::sync::watch::channel(None);
-        (Self { rx, _tx: None }, tx)
-    }
-
-    /// One that never fires.
-    pub fn never() -> Self {
-        let (tx, rx) = tokio::sync::watch::channel(None);
-        Self { rx, _tx: Some(tx) }
+        (Self::Manual(rx), tx)
     }
 
     /// The signal, if one arrived.
     pub fn fired(&self) -> Option<Signal> {
-        *self.rx.borrow()
+        match self {
+            Self::Process => crate::signals::received(),
+            Self::Manual(rx) => *rx.borrow(),
+        }
     }
 
-    /// Resolves when a signal arrives (never, once every sender is gone without one).
+    /// Resolves when a signal arrives (never, for a manual one whose sender is gone).
     pub async fn wait(&self) -> Signal {
-        let mut rx = self.rx.clone();
-        loop {
-            if let Some(s) = *rx.borrow_and_update() {
-                return s;
-            }
-            if rx.changed().await.is_err() {
-                return std::future::pending().await;
+        match self {
+            Self::Process => crate::signals::any().await,
+            Self::Manual(rx) => {
+                let mut rx = rx.clone();
+                match rx.wait_for(Option::is_some).await {
+                    Ok(s) => s.unwrap_or(Signal::Interrupt),
+                    Err(_) => std::future::pending().await,
+                }
             }
         }
     }

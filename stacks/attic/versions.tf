@@ -7,17 +7,16 @@ terraform {
   backend "s3" {}
 
   required_providers {
-    helm = {
-      source  = "hashicorp/helm"
-      version = "3.0.2"
-    }
     kubernetes = {
       source  = "hashicorp/kubernetes"
-      version = "2.38.0"
+      version = "~> 2.38"
     }
     random = {
       source  = "hashicorp/random"
-      version = "3.7.2"
+      version = "~> 3.7"
     }
   }
 }
+
+# No cluster settings here: gf passes KUBE_CONFIG_PATH and KUBE_CTX, which the provider reads.
+provider "kubernetes" {}

@@ -9,11 +9,16 @@ terraform {
   required_providers {
     helm = {
       source  = "hashicorp/helm"
-      version = "3.0.2"
+      version = "~> 3.0"
     }
     kubernetes = {
       source  = "hashicorp/kubernetes"
-      version = "2.38.0"
+      version = "~> 2.38"
     }
   }
 }
+
+# No cluster settings here: gf passes KUBE_CONFIG_PATH and KUBE_CTX, which both providers read.
+provider "kubernetes" {}
+
+provider "helm" {}

@@ -7,13 +7,12 @@ terraform {
   backend "s3" {}
 
   required_providers {
-    helm = {
-      source  = "hashicorp/helm"
-      version = "3.0.2"
-    }
     kubernetes = {
       source  = "hashicorp/kubernetes"
-      version = "2.38.0"
+      version = "~> 2.38"
     }
   }
 }
+
+# No cluster settings here: gf passes KUBE_CONFIG_PATH and KUBE_CTX, which the provider reads.
+provider "kubernetes" {}

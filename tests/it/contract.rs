@@ -327,9 +327,10 @@ fn backend_escapes_hcl_significant_characters() {
         .root(&repo_root())
         .args(["backend", "attic"])
         .env("TOFU_BACKEND_S3_ENDPOINT", "http://x/${path}%{if}")
-        .env("TOFU_BACKEND_S3_BUCKET", "b\"u\\c")
+        .env("TOFU_BACKEND_S3_BUCKET", "gf-state")
+        .env("TOFU_BACKEND_S3_REGION", "r\"e\\g")
         .run();
-    run.code(0).stdout_has("bucket = \"b\\\"u\\\\c\"\n").stdout_has("endpoints = { s3 = \"http://x/$${path}%%{if}\" }");
+    run.code(0).stdout_has("region = \"r\\\"e\\\\g\"\n").stdout_has("endpoints = { s3 = \"http://x/$${path}%%{if}\" }");
 }
 
 #[test]

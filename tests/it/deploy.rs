@@ -17,16 +17,30 @@ const HEAVY: &str = "gf-heavy-nix";
 /// The lifecycle fixture with `alpha` on the heavy Nix lane, a fake cluster holding its sets
 /// (one busy job on `gf-nix`), and moto.
 fn lane_setup() -> (Repo, FakeKube, Moto) {
-    let repo = Repo::from_fixture("lifecycle");
-    repo.edit_json("stacks/alpha/stack.json", |v| {
-        v["lane"] = json!({ "name": "heavy-nix", "drain": { "namespace": NS, "scale_sets": DRAINED } });
-    });
+    let repo = lane_repo();
     let fake = FakeKube::start();
     fake.add_set("gf-nix", Some(1), Some(10));
     fake.add_set("gf-docker", Some(0), Some(5));
     fake.add_set(HEAVY, Some(1), Some(2));
     fake.add_runner("gf-nix", "gf-nix-busy", Some("4711"));
     (repo, fake, Moto::start())
+}
+
+/// The lifecycle fixture with `alpha` on the heavy Nix lane: its scale-sets.json (the two
+/// `DRAINED` sets shared, `HEAVY` the lane's own) and the drain list that matches it.
+fn lane_repo() -> Repo {
+    let repo = Repo::from_fixture("lifecycle");
+    repo.edit_json("stacks/alpha/stack.json", |v| {
+        v["namespaces"] = json!(["alpha", NS]);
+        v["lane"] = json!({ "name": "heavy-nix", "drain": { "namespace": NS, "scale_sets": DRAINED } });
+    });
+    let set = |name: &str, role: &str| {
+        json!({ "name": name, "role": role, "purpose": "test", "container_mode": "none",
+                "min_runners": 0, "max_runners": 2, "cpu": "1", "memory": "1Gi" })
+    };
+    let sets = json!([set(DRAINED[0], "shared"), set(DRAINED[1], "shared"), set(HEAVY, "lane")]);
+    repo.write("stacks/alpha/scale-sets.json", &serde_json::to_string_pretty(&sets).unwrap());
+    repo
 }
 
 fn gf_for(repo: &Repo, fake: &FakeKube, moto: &Moto) -> Gf {
@@ -105,6 +119,50 @@ fn a_lane_apply_in_the_wrong_context_touches_nothing() {
     assert!(moto.get("alpha/terraform.tfstate").is_none());
 }
 
+#[test]
+fn a_first_install_applies_with_the_sets_not_there_yet() {
+    // A plan made against an absent state: the apply creates the sets, so missing ones are skipped.
+    let repo = lane_repo();
+    let fake = FakeKube::start();
+    let moto = Moto::start();
+    let g = gf_for(&repo, &fake, &moto);
+    g.clone().args(["plan", "alpha", "--allow-empty-state"]).run().code(0);
+    g.clone()
+        .args(["apply", "alpha"])
+        .run()
+        .code(0)
+        .stderr_has("scale set `gf-nix` does not exist in `arc-runners` yet: skipped");
+    assert!(moto.get("alpha/terraform.tfstate").is_some(), "the first install wrote no state");
+    assert!(fake.patches().is_empty(), "{:?}", fake.patches());
+}
+
+#[test]
+fn an_apply_against_existing_state_refuses_a_missing_set_before_tofu_runs() {
+    let (repo, fake, moto) = lane_setup();
+    fake.finish_job("gf-nix-busy");
+    let log = repo.path().join("order.log");
+    let g = gf_for(&repo, &fake, &moto).env("ORDER_LOG", log.to_string_lossy());
+    g.clone().args(["plan", "alpha", "--allow-empty-state"]).run().code(0);
+    g.clone().args(["apply", "alpha"]).run().code(0);
+    std::fs::remove_file(&log).unwrap();
+    let state = moto.get("alpha/terraform.tfstate").unwrap();
+
+    // The state exists now: a set the cluster lost is a wrong list or a wrong cluster, not a first install.
+    g.clone().args(["plan", "alpha", "--", "-var", "n=4"]).run().code(0);
+    fake.remove_set("gf-docker");
+    let patches = fake.patches().len();
+    g.clone()
+        .args(["apply", "alpha"])
+        .run()
+        .code(3)
+        .stderr_has("refused (lane)")
+        .stderr_has("scale set `gf-docker` of lane `heavy-nix` does not exist in namespace `arc-runners`");
+    assert!(!log.exists(), "tofu applied behind a refused drain");
+    assert_eq!(moto.get("alpha/terraform.tfstate").unwrap(), state, "the state changed");
+    assert_eq!(fake.patches().len(), patches, "the refused drain wrote to the cluster");
+    assert_eq!(fake.caps("gf-nix"), (Some(1), Some(10)));
+}
+
 /// The lifecycle fixture with `gamma` requiring the Attic cache at `url` to hold `paths`.
 fn cache_repo(url: &str, key: &str, paths: &[&str]) -> Repo {
     crate::cache::cache_repo("lifecycle", "gamma", url, key, paths)
@@ -128,8 +186,10 @@ fn the_cache_gate_blocks_plan_and_apply_of_a_requires_cache_stack() {
         .stderr_has(&b.missing);
     assert!(!repo.path().join(".gf/dev/gamma/plan.tfplan").exists(), "tofu ran behind a closed gate");
 
-    // The dry run names the gate that would fire.
-    g(&repo).args(["plan", "gamma", "--dry-run"]).run().code(0).stdout_has("Attic cache gate");
+    // The dry run names the gate the real run stopped at.
+    let dry = g(&repo).args(["plan", "gamma", "--dry-run", "--json"]).run().code(0).json();
+    assert_eq!(dry["first_refusal"]["gate"], "cache", "{dry}");
+    assert!(dry["first_refusal"]["detail"].as_str().unwrap().contains(&b.missing), "{dry}");
 
     // Everything present: the gate opens and the plan runs; a stack without `requires_cache` never asks.
     let repo = cache_repo(&server.url, &b.key, &[&b.a, &b.c]);
@@ -151,4 +211,27 @@ fn the_cache_gate_blocks_plan_and_apply_of_a_requires_cache_stack() {
         .code(0)
         .stderr_has("SKIPPING THE ATTIC CACHE GATE for `gamma`");
     assert!(moto.keys().iter().any(|k| k.contains("gamma")), "the overridden apply wrote no state: {:?}", moto.keys());
+}
+
+#[test]
+fn sigterm_during_a_lane_apply_waits_for_tofu_then_restores_the_lane() {
+    let (repo, fake, moto) = lane_setup();
+    fake.finish_job("gf-nix-busy");
+    let log = repo.path().join("order.log");
+    let g = gf_for(&repo, &fake, &moto).env("ORDER_LOG", log.to_string_lossy());
+    g.clone().args(["plan", "alpha", "--allow-empty-state", "--", "-var", "sleep=60"]).run().code(0);
+    let child = g.clone().args(["apply", "alpha"]).spawn();
+    // tofu is applying (its provisioner wrote the log) on the drained lane.
+    wait_until(60, "tofu to start applying", || log.exists());
+    assert!(drained(&fake));
+    crate::harness::signal(i32::try_from(child.id()).unwrap(), libc::SIGTERM);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(143), "{stderr}");
+    assert_restored(&fake);
+    assert!(moto.get("alpha/terraform.tfstate.tflock").is_none(), "tofu released its lock: {stderr}");
+    assert!(moto.get("alpha/terraform.tfstate").is_some(), "tofu saved what it had applied");
+    // The restore came after tofu had stopped: the last write to the sets is the restore.
+    let last = fake.set_history("gf-nix").last().cloned().unwrap();
+    assert!(last["metadata"]["annotations"]["gf.flywheel.dev/drained-from"].is_null(), "{last}");
 }

@@ -368,6 +368,13 @@ impl FakeKube {
         self.put("autoscalingrunnersets", NS, name, json!({ "metadata": { "labels": labels }, "spec": spec }));
     }
 
+    /// Delete an AutoscalingRunnerSet (as `helm uninstall` of its release would).
+    pub fn remove_set(&self, name: &str) {
+        self.with(|st| {
+            st.objects.remove(&("autoscalingrunnersets".to_string(), NS.to_string(), name.to_string()));
+        });
+    }
+
     /// An EphemeralRunner of `set`, busy when `job` is given.
     pub fn add_runner(&self, set: &str, name: &str, job: Option<&str>) {
         let labels = json!({ "actions.github.com/scale-set-name": set, "actions.github.com/scale-set-namespace": NS });

@@ -159,6 +159,11 @@ impl Gf {
         self
     }
 
+    /// The repository `-C` points at, if given.
+    pub fn root_dir(&self) -> Option<PathBuf> {
+        self.args.iter().position(|a| a == "-C").and_then(|i| self.args.get(i + 1)).map(PathBuf::from)
+    }
+
     /// The `std::process::Command` this builder describes.
     pub fn command(&self) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_gf"));
@@ -300,4 +305,53 @@ pub fn wait_until(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
         assert!(std::time::Instant::now() < deadline, "timed out after {secs} s waiting for {what}");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+}
+
+/// Send `sig` to process `pid` (a negative pid: its process group).
+#[allow(unsafe_code)] // kill(2) is the way to send one signal to one process; no safe std wrapper.
+pub fn signal(pid: i32, sig: i32) {
+    // SAFETY: kill(2) takes plain integers and touches no memory of ours.
+    let rc = unsafe { libc::kill(pid, sig) };
+    assert_eq!(rc, 0, "kill -{sig} {pid}");
+}
+
+/// The parent pid of `pid`, from `/proc/<pid>/stat` (None once it is gone).
+pub fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // `pid (comm) state ppid …`: comm may hold spaces and parentheses, so split after the last `)`.
+    stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Every live process below `root` in the process tree (children, grandchildren, …).
+pub fn descendants(root: u32) -> Vec<u32> {
+    let all: Vec<u32> = std::fs::read_dir("/proc")
+        .map(|rd| rd.flatten().filter_map(|e| e.file_name().to_string_lossy().parse().ok()).collect())
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    for pid in all {
+        let mut cur = pid;
+        while let Some(p) = parent_of(cur) {
+            if p == root {
+                out.push(pid);
+                break;
+            }
+            if p <= 1 {
+                break;
+            }
+            cur = p;
+        }
+    }
+    out
+}
+
+/// The argv of `pid` (NUL-separated words), empty once it is gone.
+pub fn cmdline(pid: u32) -> Vec<Vec<u8>> {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|c| c.split(|b| *b == 0).filter(|a| !a.is_empty()).map(<[u8]>::to_vec).collect())
+        .unwrap_or_default()
+}
+
+/// The repository a `gf` builder runs in (its `-C`).
+pub fn root_of(g: &Gf) -> PathBuf {
+    g.root_dir().expect("a builder made by `Repo::gf`")
 }

@@ -290,18 +290,28 @@ fn sigint_during_the_drain_wait_restores() {
     interrupt(child.id());
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    // SPEC: after a signal gf restores, then exits 128 + the signal (SIGINT: 130).
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
     assert!(stderr.contains("interrupted") && stderr.contains("put back"), "{stderr}");
     assert_restored(&fake);
     assert!(fake.runners("gf-nix").contains(&"long-job".to_string()));
 }
 
-#[allow(unsafe_code)] // libc::kill is the way to send one signal to one child.
+#[test]
+fn sighup_during_the_drain_wait_restores_and_exits_129() {
+    let (repo, fake) = setup();
+    fake.add_runner("gf-nix", "long-job", Some("78"));
+    let child = lane(&repo, &fake, "drain").command().stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    fake.wait_for(20, "the drain", all_zero);
+    // A closed terminal: SIGHUP, and nobody reads stderr any more.
+    crate::harness::signal(i32::try_from(child.id()).unwrap(), libc::SIGHUP);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(129), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_restored(&fake);
+}
+
 fn interrupt(pid: u32) {
-    let pid = libc::pid_t::try_from(pid).unwrap();
-    // SAFETY: kill(2) with a valid pid and signal number has no memory-safety preconditions.
-    let rc = unsafe { libc::kill(pid, libc::SIGINT) };
-    assert_eq!(rc, 0, "kill -INT {pid}");
+    crate::harness::signal(i32::try_from(pid).unwrap(), libc::SIGINT);
 }
 
 #[test]
@@ -338,6 +348,7 @@ fn test_opts() -> gf::lane::LaneOptions {
         own_pod: None,
         progress: false,
         quiet: true,
+        allow_missing: false,
     }
 }
 
@@ -348,7 +359,7 @@ fn a_failed_apply_is_followed_by_a_restore() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let err = rt
         .block_on(async {
-            let cluster = gf::lane::cluster::KubeCluster::connect(Some(&fake.kubeconfig()), "honey").await.unwrap();
+            let cluster = gf::lane::cluster::KubeCluster::connect(&[fake.kubeconfig()], "honey").await.unwrap();
             let apply = async {
                 assert!(all_zero(&fake), "the apply runs on a drained lane");
                 Err::<(), _>(anyhow::anyhow!("tofu apply failed: exit status 1"))
@@ -369,7 +380,7 @@ fn a_successful_apply_keeps_the_caps_it_set() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let v = rt
         .block_on(async {
-            let cluster = gf::lane::cluster::KubeCluster::connect(Some(&fake.kubeconfig()), "honey").await.unwrap();
+            let cluster = gf::lane::cluster::KubeCluster::connect(&[fake.kubeconfig()], "honey").await.unwrap();
             let apply = async {
                 fake.set_caps("gf-nix", Some(2), Some(12));
                 Ok(42)
@@ -424,7 +435,7 @@ fn a_panicking_apply_is_followed_by_a_restore() {
     let (repo, fake) = setup();
     let lane = lane_of(&repo);
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let cluster = rt.block_on(gf::lane::cluster::KubeCluster::connect(Some(&fake.kubeconfig()), "honey")).unwrap();
+    let cluster = rt.block_on(gf::lane::cluster::KubeCluster::connect(&[fake.kubeconfig()], "honey")).unwrap();
     let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         rt.block_on(gf::lane::with_drained_on(&cluster, &lane, &test_opts(), Duration::from_secs(10), async {
             assert!(all_zero(&fake));
@@ -450,20 +461,75 @@ fn lane_commands_need_a_lane_stack() {
 }
 
 #[test]
-fn a_set_missing_from_the_cluster_is_skipped_and_reported() {
+fn a_drain_naming_a_set_the_cluster_lacks_is_refused_and_writes_nothing() {
+    // The reproduction: the contract names sets the cluster does not have (here three of
+    // four). Draining "nothing" and going on would leave the real shared listeners exposed.
     let repo = Repo::from_fixture("contract");
     let fake = FakeKube::start();
     fake.add_set("gf-nix", Some(1), Some(10));
-    let doc = lane(&repo, &fake, "drain").arg("--json").run().code(0).json();
-    let actions: Vec<&str> = doc["sets"].as_array().unwrap().iter().map(|s| s["action"].as_str().unwrap()).collect();
-    assert_eq!(actions, ["drained", "missing", "missing", "missing"]);
-    lane(&repo, &fake, "drain").run().code(0).stderr_has("scale set `gf-docker` does not exist in `arc-runners`");
+    let run = lane(&repo, &fake, "drain").run();
+    run.code(3)
+        .stderr_has("refused (lane)")
+        .stderr_has("`gf-docker`, `gf-dind`, `gf-compute-expansion`")
+        .stderr_has("do not exist in namespace `arc-runners`")
+        .stderr_has("`gf lane status`");
+    assert!(fake.patches().is_empty(), "a refused drain wrote: {:?}", fake.patches());
+    assert_eq!(fake.caps("gf-nix"), (Some(1), Some(10)));
+    assert_eq!(fake.set_history("gf-nix").len(), 1, "gf-nix was written");
+    // status and restore still report the missing sets by name.
     let status = lane(&repo, &fake, "status").arg("--json").run().code(0).json();
+    assert_eq!(status["sets"][0]["found"], true);
     assert_eq!(status["sets"][1]["found"], false);
     let doc = lane(&repo, &fake, "restore").arg("--json").run().code(0).json();
-    assert_eq!(doc["sets"][0]["action"], "restored");
+    assert_eq!(doc["sets"][0]["action"], "not-drained");
     assert_eq!(doc["sets"][3]["action"], "missing");
+}
+
+#[test]
+fn a_single_missing_set_is_refused_too() {
+    let (repo, fake) = setup();
+    fake.remove_set("gf-dind");
+    lane(&repo, &fake, "drain").run().code(3).stderr_has("scale set `gf-dind` of lane `heavy-nix` does not exist");
+    assert!(fake.patches().is_empty(), "{:?}", fake.patches());
+}
+
+#[test]
+fn a_first_install_drains_the_sets_that_exist_and_skips_the_rest() {
+    // `allow_missing` is what `gf apply` passes for a plan made against an absent state.
+    let repo = Repo::from_fixture("contract");
+    let fake = FakeKube::start();
+    fake.add_set("gf-nix", Some(1), Some(10));
+    let lane = lane_of(&repo);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let opts = gf::lane::LaneOptions { allow_missing: true, ..test_opts() };
+    let v = rt
+        .block_on(async {
+            let cluster = gf::lane::cluster::KubeCluster::connect(&[fake.kubeconfig()], "honey").await.unwrap();
+            let apply = async {
+                assert_eq!(fake.caps("gf-nix"), (Some(0), Some(0)), "the existing set is drained during the apply");
+                Ok(7)
+            };
+            gf::lane::with_drained_on(&cluster, &lane, &opts, Duration::from_secs(10), apply).await
+        })
+        .unwrap();
+    assert_eq!(v, 7);
     assert_eq!(fake.caps("gf-nix"), (Some(1), Some(10)));
+    assert!(annotation(&fake, "gf-nix").is_none());
+
+    // Without it the same guard refuses before the apply runs.
+    let ran = std::sync::atomic::AtomicBool::new(false);
+    let err = rt
+        .block_on(async {
+            let cluster = gf::lane::cluster::KubeCluster::connect(&[fake.kubeconfig()], "honey").await.unwrap();
+            let apply = async {
+                ran.store(true, std::sync::atomic::Ordering::SeqCst);
+                Ok(())
+            };
+            gf::lane::with_drained_on(&cluster, &lane, &test_opts(), Duration::from_secs(10), apply).await
+        })
+        .unwrap_err();
+    assert_eq!(gf::exit::code_for(&err), gf::exit::REFUSED, "{err:#}");
+    assert!(!ran.load(std::sync::atomic::Ordering::SeqCst), "the apply ran behind a refused drain");
 }
 
 #[test]

@@ -7,7 +7,7 @@
 //! evaluated by Nix itself through its flake machinery (`nix eval path:…#lib`). What needs
 //! nixpkgs (the package, tofu, devShell, the checks' derivations) cannot be built here.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -228,10 +228,11 @@ fn hcl_significant_characters_agree() {
     repo.edit_json("stacks/attic/stack.json", |m| {
         m["state_keys"]["prod"] = json!(r#"we"ird\key/${env}/%{x}/$${y}/€/terraform.tfstate"#);
     });
+    // Bucket names are plain (S3's rules); the endpoint and the region carry the HCL-significant text.
     let v = Vals {
         endpoint: r#"http://h:9000/${x}"q\%{y}$${z}"#.into(),
-        bucket: r#"b"\\${z}%%{"#.into(),
-        region: Some("r-%{1}$".into()),
+        bucket: "gf-state.2".into(),
+        region: Some(r#"r-%{1}$"\\${z}%%{"#.into()),
     };
     assert_eq!(assert_parity(repo.path(), &v), 8);
     let text = gf().root(repo.path()).envs(v.gf_env()).args(["backend", "attic", "--env", "prod"]).run().stdout.clone();
@@ -265,13 +266,88 @@ fn control_characters_are_refused_by_gf_and_by_backends_nix() {
     repo.edit_json("stacks/attic/stack.json", |m| m["state_keys"]["dev"] = json!("attic/\u{85}terraform.tfstate"));
     gf().root(repo.path()).arg("check").run().code(1).output_has("control character");
     let err = eval_backends(repo.path(), &Vals::plain()).unwrap_err();
-    assert!(err.contains("state_keys.dev` contains a control character"), "{err}");
+    assert!(err.contains("state_keys.dev` is not a relative object key: it contains a control character"), "{err}");
 
     // Nix's fromJSON cuts a string at NUL: backends.nix refuses the escape instead of rendering "attic/".
     repo.edit_json("stacks/attic/stack.json", |m| m["state_keys"]["dev"] = json!("attic/\u{0}x"));
     gf().root(repo.path()).arg("check").run().code(1).output_has("control character");
     let err = eval_backends(repo.path(), &Vals::plain()).unwrap_err();
     assert!(err.contains("\\u0000"), "{err}");
+}
+
+#[test]
+fn buckets_and_endpoints_gf_refuses_backends_nix_refuses_and_the_rest_render_alike() {
+    let long = "b".repeat(64);
+    for bad in ["gf/state", "gf-state/x", "Gf-state", "gf_state", "ab", &long, "-gf", "gf.", "gf..state", "192.168.5.4"]
+    {
+        let v = Vals { bucket: bad.into(), ..Vals::plain() };
+        gf().root(&repo_root())
+            .envs(v.gf_env())
+            .args(["backend", "attic"])
+            .run()
+            .code(1)
+            .stderr_has("`TOFU_BACKEND_S3_BUCKET`")
+            .stderr_has("is not a valid S3 bucket name");
+        let err = eval_backends(&repo_root(), &v).unwrap_err();
+        assert!(err.contains("`bucket` is not a valid S3 bucket name"), "{bad}: {err}");
+    }
+    let longest = "b".repeat(63);
+    for good in ["abc", "a.b-c.1", "192.168.5", "1.2.3.4.5", &longest] {
+        assert_eq!(assert_parity(&repo_root(), &Vals { bucket: good.into(), ..Vals::plain() }), 4, "{good}");
+    }
+
+    let password = "gf-sentinel-nix-password-0b7e";
+    let v = Vals { endpoint: format!("http://gf-user:{password}@h:9000"), ..Vals::plain() };
+    gf().root(&repo_root()).envs(v.gf_env()).args(["backend", "attic"]).run().code(1).output_lacks(password);
+    let err = eval_backends(&repo_root(), &v).unwrap_err();
+    assert!(err.contains("`endpoint` contains `@`") && !err.contains(password), "{err}");
+}
+
+#[test]
+fn state_keys_and_environment_names_gf_refuses_backends_nix_refuses() {
+    let at_limit = format!("attic/{}", "k".repeat(1017 - "attic/".len()));
+    let over = format!("{at_limit}k");
+    for bad in [
+        "attic/terraform.tfstate.tflock",
+        "attic/\u{202E}x",
+        "attic/\u{2066}x",
+        "attic/\u{061C}x",
+        "attic/\u{200B}x",
+        "attic/\u{2060}x",
+        "attic/\u{FEFF}x",
+        "attic/x\u{3000}",
+        "\u{a0}attic/x",
+        " attic/x",
+        &over,
+        "/attic/x",
+        "attic//x",
+        "attic/./x",
+        "attic/../x",
+        "",
+    ] {
+        let repo = Repo::from_fixture("contract");
+        repo.edit_json("stacks/attic/stack.json", |m| m["state_keys"]["dev"] = json!(bad));
+        repo.gf().arg("check").run().code(1).stderr_has("stacks/attic/stack.json");
+        let err = eval_backends(repo.path(), &Vals::plain()).unwrap_err();
+        assert!(err.contains("state_keys.dev` is not a relative object key"), "{bad:?}: {err}");
+    }
+    for good in [at_limit.as_str(), "attic/x.tflockx", "attic/€/ünï/x", "attic/a b/x"] {
+        let repo = Repo::from_fixture("contract");
+        repo.edit_json("stacks/attic/stack.json", |m| m["state_keys"]["dev"] = json!(good));
+        repo.gf().arg("check").run().code(0);
+        assert_eq!(assert_parity(repo.path(), &Vals::plain()), 4, "{good}");
+    }
+
+    for bad in ["Dev", "../../escape", "1dev", "dev_x"] {
+        let repo = Repo::from_fixture("contract");
+        repo.edit_json("stacks/contract.json", |c| c["environments"][bad] = json!({ "kube_context": "honey" }));
+        for s in ["arc-runners", "attic", "gitlab-runners", "runner-dashboard"] {
+            repo.edit_json(&format!("stacks/{s}/stack.json"), |m| m["state_keys"][bad] = json!(format!("{s}/x")));
+        }
+        repo.gf().arg("check").run().code(1).stderr_has("environment name");
+        let err = eval_backends(repo.path(), &Vals::plain()).unwrap_err();
+        assert!(err.contains("environment name") && err.contains("does not match"), "{bad}: {err}");
+    }
 }
 
 #[test]
@@ -466,9 +542,12 @@ fn flake_input_less_outputs_evaluate_through_nix_flakes() {
             names("checks"),
             json!([
                 "backends-parity",
+                "cargo-clippy",
+                "cargo-fmt",
                 "gf",
                 "gf-check",
                 "tofu-fmt",
+                "tofu-providers",
                 "tofu-validate-arc-runners",
                 "tofu-validate-attic",
                 "tofu-validate-gitlab-runners",
@@ -492,90 +571,209 @@ fn flake_input_less_outputs_evaluate_through_nix_flakes() {
     assert_eq!(top["formatter"], json!(["aarch64-darwin", "aarch64-linux", "x86_64-darwin", "x86_64-linux"]));
 }
 
-/// `required_providers` of every stack's `*.tf`, read with an HCL parser: source -> version.
+/// The provider set as gf reads it (hcl-edit, src/providers.rs): source -> constraint.
 fn declared_providers(root: &Path) -> BTreeMap<String, String> {
-    use hcl_edit::expr::{Expression, ObjectKey};
-    let mut out = BTreeMap::new();
-    for stack in std::fs::read_dir(root.join("stacks")).unwrap() {
-        let stack = stack.unwrap().path();
-        if !stack.join("stack.json").is_file() {
-            continue;
-        }
-        for f in std::fs::read_dir(&stack).unwrap() {
-            let f = f.unwrap().path();
-            if f.extension().is_none_or(|e| e != "tf") {
-                continue;
-            }
-            let body = hcl_edit::parser::parse_body(&std::fs::read_to_string(&f).unwrap()).unwrap();
-            for tf in body.get_blocks("terraform") {
-                for rp in tf.body.get_blocks("required_providers") {
-                    for attr in rp.body.attributes() {
-                        let Expression::Object(obj) = &attr.value else { panic!("{}: not an object", f.display()) };
-                        let field = |name: &str| {
-                            obj.iter()
-                                .find(|(k, _)| matches!(k, ObjectKey::Ident(i) if i.as_str() == name))
-                                .and_then(|(_, v)| match v.expr() {
-                                    Expression::String(s) => Some(s.value().clone()),
-                                    _ => None,
-                                })
-                                .unwrap()
-                        };
-                        let (source, version) = (field("source"), field("version"));
-                        let prev = out.insert(source.clone(), version.clone());
-                        assert!(prev.is_none_or(|p| p == version), "{source}: two versions");
-                    }
-                }
-            }
-        }
-    }
-    out
+    let (set, findings) = gf::providers::provider_set(root);
+    assert!(findings.is_empty(), "{findings:?}");
+    set
+}
+
+/// `nix/providers.nix` of `root`: { set, problems, count }.
+fn nix_providers(root: &Path) -> Value {
+    eval_ok(&format!("import {} {{ root = {}; }}", nix_file("nix/providers.nix"), root.display()), &[])
 }
 
 #[test]
-fn the_flake_tofu_carries_exactly_the_providers_the_stacks_declare() {
+fn nix_and_gf_read_the_same_provider_set_from_the_stacks() {
     let declared = declared_providers(&repo_root());
     assert_eq!(
         declared,
         BTreeMap::from([
-            ("hashicorp/helm".to_string(), "3.0.2".to_string()),
-            ("hashicorp/kubernetes".to_string(), "2.38.0".to_string()),
-            ("hashicorp/random".to_string(), "3.7.2".to_string()),
+            ("hashicorp/helm".to_string(), "~> 3.0".to_string()),
+            ("hashicorp/kubernetes".to_string(), "~> 2.38".to_string()),
+            ("hashicorp/random".to_string(), "~> 3.7".to_string()),
         ])
     );
-    let nix = eval_ok(&format!("import {} {{}}", nix_file("nix/providers.nix")), &[]);
-    assert_eq!(nix, serde_json::to_value(&declared).unwrap(), "nix/providers.nix reads the stacks as HCL does");
+    let nix = nix_providers(&repo_root());
+    assert_eq!(
+        nix["set"],
+        serde_json::to_value(&declared).unwrap(),
+        "nix/providers.nix reads the stacks as hcl-edit does"
+    );
+    assert_eq!(nix["problems"], json!([]));
+}
 
-    // nix/tofu.nix against a stand-in for nixpkgs' provider set (nixpkgs itself cannot be fetched
-    // here): it picks exactly the declared providers, by nixpkgs attribute name.
-    let tofu = |versions: &str| {
-        eval(
-            &format!(
-                "let p = {{ {versions} hashicorp_aws = {{ version = \"6.0.0\"; }}; }}; \
-                 opentofu = {{ withPlugins = f: map (x: x.name) (f p); }}; \
-                 in import {} {{ inherit opentofu; providers = import {} {{}}; }}",
-                nix_file("nix/tofu.nix"),
-                nix_file("nix/providers.nix")
-            ),
-            &[],
-        )
+/// A repository whose stacks hide providers in every way a regex gets wrong: commented out
+/// (`#`, `//`, `/* */`), inside a heredoc (with an unbalanced quote), behind a `#` in a string,
+/// in `.terraform/`, `version` before `source`, and one provider that only a local module declares.
+fn tricky_providers_repo() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let w = |rel: &str, text: &str| {
+        let p = dir.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
     };
-    let nixpkgs_like = "hashicorp_helm = { name = \"helm\"; version = \"3.0.2\"; }; \
-                        hashicorp_kubernetes = { name = \"kubernetes\"; version = \"2.38.0\"; }; \
-                        hashicorp_random = { name = \"random\"; version = \"3.7.2\"; };";
-    assert_eq!(tofu(nixpkgs_like).unwrap(), json!(["helm", "kubernetes", "random"]));
-    let err = tofu(&nixpkgs_like.replace("3.7.2", "3.8.0")).unwrap_err();
-    assert!(err.contains("pin `hashicorp/random` at 3.7.2 but the pinned nixpkgs carries 3.8.0"), "{err}");
-    let err = tofu(&nixpkgs_like.replace("hashicorp_helm", "hashicorp_helmx")).unwrap_err();
-    assert!(err.contains("nixpkgs has no provider `hashicorp_helm`"), "{err}");
+    w(
+        "stacks/a/versions.tf",
+        r#"terraform {
+  backend "s3" {}
+  required_providers {
+    # civo = { source = "civo/civo", version = "~> 1.0" }
+    // aws = { source = "hashicorp/aws", version = "~> 6.0" }
+    helm = {
+      version = "~> 3.0" # a trailing comment with source = "x/y"
+      source  = "hashicorp/helm"
+    }
+  }
+}
 
-    // A stack pinning another version of a provider another stack pins is refused.
-    let repo = Repo::from_fixture("contract");
-    let tf = repo.read("stacks/attic/versions.tf");
-    assert!(tf.contains("2.38.0"), "{tf}");
-    repo.write("stacks/attic/versions.tf", &tf.replace("2.38.0", "2.37.0"));
-    let err = eval(&format!("import {} {{ root = {}; }}", nix_file("nix/providers.nix"), repo.path().display()), &[])
-        .unwrap_err();
-    assert!(err.contains("pin `hashicorp/kubernetes` at both"), "{err}");
+/*
+terraform {
+  required_providers {
+    google = { source = "hashicorp/google", version = "~> 7.0" }
+  }
+}
+*/
+
+locals {
+  url = "http://example.com/#fragment"
+  doc = <<-EOT
+    a quote " that never closes, and
+    required_providers {
+      fake = { source = "evil/fake", version = "~> 9.9" }
+    }
+  EOT
+}
+
+module "values" {
+  source = "../modules/m"
+}
+"#,
+    );
+    w(
+        "stacks/modules/m/main.tf",
+        "terraform {\n  required_providers {\n    random = { source = \"hashicorp/random\", version = \"~> 3.7\" }\n  }\n}\n",
+    );
+    w(
+        "stacks/a/.terraform/modules/old/main.tf",
+        "terraform {\n  required_providers {\n    null = { source = \"hashicorp/null\", version = \"~> 3.0\" }\n  }\n}\n",
+    );
+    dir
+}
+
+#[test]
+fn nix_and_gf_agree_on_comments_heredocs_and_module_only_providers() {
+    let repo = tricky_providers_repo();
+    let want = BTreeMap::from([
+        ("hashicorp/helm".to_string(), "~> 3.0".to_string()),
+        ("hashicorp/random".to_string(), "~> 3.7".to_string()),
+    ]);
+    assert_eq!(declared_providers(repo.path()), want, "gf's reading");
+    let nix = nix_providers(repo.path());
+    assert_eq!(nix["set"], serde_json::to_value(&want).unwrap(), "Nix's reading: {nix}");
+    assert_eq!(nix["problems"], json!([]));
+
+    // One source with two constraints: both readings report it.
+    let p = repo.path().join("stacks/modules/m/main.tf");
+    let text = std::fs::read_to_string(&p).unwrap().replace("\"hashicorp/random\"", "\"hashicorp/helm\"");
+    std::fs::write(&p, text.replace("~> 3.7", "~> 2.17")).unwrap();
+    let (_, findings) = gf::providers::provider_set(repo.path());
+    assert!(findings.iter().any(|f| f.code == "provider-conflict"), "{findings:?}");
+    let nix = nix_providers(repo.path());
+    let problems = nix["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 1, "{nix}");
+    let problem = problems[0].as_str().unwrap();
+    assert!(problem.contains("`hashicorp/helm` is constrained to `~> 2.17` here but to `~> 3.0`"), "{nix}");
+}
+
+/// `nix/constraints.nix`'s `satisfies version constraint`.
+fn satisfies(version: &str, constraint: &str) -> bool {
+    let expr = format!(
+        "(import {}).satisfies {} {}",
+        nix_file("nix/constraints.nix"),
+        gf::nix::nix_string(version),
+        gf::nix::nix_string(constraint)
+    );
+    eval_ok(&expr, &[]).as_bool().unwrap()
+}
+
+#[test]
+fn constraints_hold_as_opentofu_defines_them() {
+    for (v, c, want) in [
+        ("3.0.2", "~> 3.0", true),
+        ("3.1.0", "~> 3.0", true),
+        ("4.0.0", "~> 3.0", false),
+        ("2.9.0", "~> 3.0", false),
+        ("2.38.0", "~> 2.38", true),
+        ("2.40.1", "~> 2.38", true),
+        ("3.0.0", "~> 2.38", false),
+        ("2.38.4", "~> 2.38.1", true),
+        ("2.39.0", "~> 2.38.1", false),
+        ("2.38.0", "~> 2.38.1", false),
+        ("3.7.2", ">= 3.7, < 4.0", true),
+        ("4.0.0", ">= 3.7, < 4.0", false),
+        ("3.7.2", "= 3.7.2", true),
+        ("3.7.2", "3.7.2", true),
+        ("3.7.3", "3.7.2", false),
+        ("3.7.2", "!= 3.7.2", false),
+        ("3.7.2", "~> 3.x", false),
+        ("3.7.2", "latest", false),
+    ] {
+        assert_eq!(satisfies(v, c), want, "{v} against `{c}`");
+        // gf parses exactly the constraints Nix does.
+        let parsed = gf::providers::parse_constraint(c).is_ok();
+        assert_eq!(parsed, !matches!(c, "~> 3.x" | "latest"), "gf parsing `{c}`");
+    }
+}
+
+/// `nix/provider-check.nix` and `nix/tofu.nix` against a stand-in for nixpkgs' provider set
+/// (nixpkgs itself cannot be fetched here), with the repository's provider set.
+fn provider_check(versions: &str) -> Value {
+    eval_ok(
+        &format!(
+            "let p = {{ {versions} hashicorp_aws = {{ name = \"aws\"; version = \"6.0.0\"; }}; }}; \
+                 providers = import {} {{}}; \
+                 opentofu = {{ withPlugins = f: map (x: x.name) (f p); }}; \
+             in {{ check = import {} {{ inherit providers; available = p; }}; \
+                   tofu = import {} {{ inherit opentofu providers; }}; }}",
+            nix_file("nix/providers.nix"),
+            nix_file("nix/provider-check.nix"),
+            nix_file("nix/tofu.nix"),
+        ),
+        &[],
+    )
+}
+
+const NIXPKGS_LIKE: &str = "hashicorp_helm = { name = \"helm\"; version = \"3.0.2\"; }; \
+                            hashicorp_kubernetes = { name = \"kubernetes\"; version = \"2.38.0\"; }; \
+                            hashicorp_random = { name = \"random\"; version = \"3.7.2\"; };";
+
+#[test]
+fn the_flake_tofu_carries_the_declared_providers_and_one_check_judges_their_versions() {
+    let v = provider_check(NIXPKGS_LIKE);
+    assert_eq!(v["tofu"], json!(["helm", "kubernetes", "random"]), "exactly the declared providers, by nixpkgs name");
+    assert_eq!(v["check"]["ok"], true, "{v}");
+    assert_eq!(v["check"]["versions"]["hashicorp/helm"], "3.0.2");
+
+    // A newer minor satisfies `~>`; a new major does not: the check fails naming all three facts,
+    // and the tofu package still evaluates (it is the check's business, not evaluation's).
+    let v = provider_check(&NIXPKGS_LIKE.replace("3.0.2", "3.1.4"));
+    assert_eq!(v["check"]["ok"], true, "{v}");
+    let v = provider_check(&NIXPKGS_LIKE.replace("3.0.2", "4.0.0"));
+    assert_eq!(v["check"]["ok"], false);
+    assert_eq!(
+        v["check"]["messages"],
+        json!([
+            "the stacks require `hashicorp/helm` ~> 3.0 but the pinned nixpkgs carries 4.0.0: change the constraint in the stacks' `required_providers` or update flake.lock"
+        ])
+    );
+    assert_eq!(v["tofu"], json!(["helm", "kubernetes", "random"]));
+
+    // A provider nixpkgs lacks: left out of tofu, reported by the check.
+    let v = provider_check(&NIXPKGS_LIKE.replace("hashicorp_random", "hashicorp_randomx"));
+    assert_eq!(v["tofu"], json!(["helm", "kubernetes"]));
+    let msg = v["check"]["messages"][0].as_str().unwrap();
+    assert!(msg.contains("nixpkgs has no provider `hashicorp_random`"), "{v}");
 }
 
 /// The tofu the tests use (scripts/test.sh sets `GF_TEST_TOFU`), else `tofu` or `terraform` on
@@ -594,7 +792,7 @@ fn test_tofu() -> PathBuf {
 /// `nix/checks.nix` evaluated by real Nix (writing the backend files to the store) with a
 /// stand-in for the few nixpkgs functions it uses: `runCommand` returns the script instead of a
 /// derivation, and `lib`'s helpers are re-implemented with builtins.
-fn check_scripts() -> Value {
+fn check_scripts(available: &str) -> Value {
     let root = repo_root().display().to_string();
     let expr = format!(
         r#"let
@@ -604,31 +802,43 @@ fn check_scripts() -> Value {
             concatMapStrings = f: l: builtins.concatStringsSep "" (map f l);
             mapAttrsToList = f: a: map (n: f n a.${{n}}) (builtins.attrNames a);
           }};
-          pkgs = {{ inherit lib; runCommand = name: env: script: {{ inherit name script; }}; }};
+          pkgs = {{
+            inherit lib;
+            runCommand = name: env: script: {{ inherit name script; }} // env;
+            cargo = "cargo"; rustfmt = "rustfmt"; clippy = "clippy";
+          }};
         in import {checks} {{
           inherit pkgs;
           self = {{ outPath = "{root}"; }};
           gfLib = import {lib} {{ root = "{root}"; }};
-          gf = "gf-package";
+          # A derivation serialises as its path; `overrideAttrs` gives the overriding attributes.
+          gf = {{ outPath = "gf-package"; overrideAttrs = f: f {{ nativeBuildInputs = [ "rust-hooks" ]; }}; }};
           tofu = "tofu-package";
+          providerCheck = import {check} {{
+            providers = import {providers} {{ root = "{root}"; }};
+            available = {{ {available} }};
+          }};
         }}"#,
         checks = nix_file("nix/checks.nix"),
         lib = nix_file("nix/lib.nix"),
+        check = nix_file("nix/provider-check.nix"),
+        providers = nix_file("nix/providers.nix"),
     );
     let mut cmd = nix_cmd("nix-instantiate");
     cmd.args(["--eval", "--strict", "--json", "--read-write-mode", "-E", &expr]);
     serde_json::from_str(&run_nix(cmd).unwrap_or_else(|e| panic!("checks.nix: {e}"))).unwrap()
 }
 
-/// Run one check's script as its builder would (bash, errexit), with `gf` and `tofu` on PATH.
-fn run_check_script(script: &str, tofu: Option<&Path>) -> (bool, String) {
+/// Run one check's script as its builder would (bash, errexit), with `gf` and `tools` (name,
+/// program) on PATH.
+fn run_check_script(script: &str, tools: &[(&str, PathBuf)]) -> (bool, String) {
     use std::os::unix::fs::symlink;
     let tmp = tempfile::tempdir().unwrap();
     let bin = tmp.path().join("bin");
     std::fs::create_dir(&bin).unwrap();
     symlink(env!("CARGO_BIN_EXE_gf"), bin.join("gf")).unwrap();
-    if let Some(t) = tofu {
-        symlink(t, bin.join("tofu")).unwrap();
+    for (name, program) in tools {
+        symlink(program, bin.join(name)).unwrap();
     }
     let out = tmp.path().join("out");
     let run = Command::new("bash")
@@ -647,25 +857,44 @@ fn run_check_script(script: &str, tofu: Option<&Path>) -> (bool, String) {
 
 #[test]
 fn flake_check_scripts_pass_here_with_real_gf_nix_and_tofu() {
-    let checks = check_scripts();
+    let checks = check_scripts(NIXPKGS_LIKE);
     let names: Vec<&String> = checks.as_object().unwrap().keys().collect();
-    assert_eq!(names.len(), 8, "{names:?}");
+    assert_eq!(names.len(), 11, "{names:?}");
     assert_eq!(checks["gf"], "gf-package", "the package check is the package itself");
 
     // backends-parity: every stack × environment, two sets of values, against files Nix wrote.
-    let (ok, log) = run_check_script(checks["backends-parity"]["script"].as_str().unwrap(), None);
+    let (ok, log) = run_check_script(checks["backends-parity"]["script"].as_str().unwrap(), &[]);
     assert!(ok, "backends-parity failed:\n{log}");
     assert_eq!(log.matches("ok ").count(), 8, "{log}");
 
-    let (ok, log) = run_check_script(checks["gf-check"]["script"].as_str().unwrap(), None);
+    let (ok, log) = run_check_script(checks["gf-check"]["script"].as_str().unwrap(), &[]);
     assert!(ok, "gf-check failed:\n{log}");
 
-    let (ok, log) = run_check_script(checks["tofu-fmt"]["script"].as_str().unwrap(), Some(&test_tofu()));
+    let (ok, log) = run_check_script(checks["tofu-fmt"]["script"].as_str().unwrap(), &[("tofu", test_tofu())]);
     assert!(ok, "tofu-fmt failed:\n{log}");
 
     // tofu-validate needs the pinned providers (nixpkgs): here only its script is checked.
     let validate = checks["tofu-validate-attic"]["script"].as_str().unwrap();
-    assert!(validate.contains("/stacks/attic stack") && validate.contains("tofu init -backend=false"), "{validate}");
+    assert!(
+        validate.contains("/stacks stacks")
+            && validate.contains("cd stacks/attic")
+            && validate.contains("tofu init -backend=false"),
+        "{validate}"
+    );
+
+    // tofu-providers: passes when nixpkgs' builds satisfy the constraints, fails naming the
+    // provider, the constraint and the version when one does not.
+    let (ok, log) = run_check_script(checks["tofu-providers"]["script"].as_str().unwrap(), &[]);
+    assert!(ok, "tofu-providers failed:\n{log}");
+    let failing = check_scripts(&NIXPKGS_LIKE.replace("2.38.0", "3.0.0"));
+    let (ok, log) = run_check_script(failing["tofu-providers"]["script"].as_str().unwrap(), &[]);
+    assert!(!ok, "a provider outside its constraint passed tofu-providers");
+    assert!(
+        log.contains("gf: the stacks require `hashicorp/kubernetes` ~> 2.38 but the pinned nixpkgs carries 3.0.0"),
+        "{log}"
+    );
+    // Every other check still evaluates: the mismatch is that one check's failure only.
+    assert_eq!(failing.as_object().unwrap().len(), 11);
 
     // A check that can fail does: a backend file that differs from gf's bytes fails the parity script.
     let broken = checks["backends-parity"]["script"].as_str().unwrap().replacen(
@@ -673,5 +902,249 @@ fn flake_check_scripts_pass_here_with_real_gf_nix_and_tofu() {
         "echo x >> rendered; cmp rendered",
         1,
     );
-    assert!(!run_check_script(&broken, None).0, "a differing file must fail backends-parity");
+    assert!(!run_check_script(&broken, &[]).0, "a differing file must fail backends-parity");
+
+    // cargo-fmt and cargo-clippy run scripts/test.sh's own command lines (clippy offline, on the
+    // package's vendored dependencies).
+    let test_sh = std::fs::read_to_string(repo_root().join("scripts/test.sh")).unwrap();
+    let line = |text: &str, start: &str| -> String {
+        text.lines()
+            .map(str::trim)
+            .find(|l| l.starts_with(start))
+            .unwrap_or_else(|| panic!("no `{start}` in {text}"))
+            .into()
+    };
+    let fmt = checks["cargo-fmt"]["script"].as_str().unwrap();
+    assert_eq!(line(fmt, "cargo fmt"), line(&test_sh, "cargo fmt"));
+    let clippy = &checks["cargo-clippy"];
+    let build = clippy["buildPhase"].as_str().unwrap();
+    assert_eq!(line(build, "cargo clippy").replace(" --offline", ""), line(&test_sh, "cargo clippy"));
+    assert!(line(build, "cargo clippy").contains(" --offline"), "{build}");
+    assert_eq!(clippy["doCheck"], false);
+    assert_eq!(clippy["nativeBuildInputs"], json!(["rust-hooks", "clippy"]), "the package's hooks are kept");
+
+    // cargo-fmt passes on this tree with the real rustfmt, and fails on a badly formatted copy.
+    let sysroot = Command::new("rustc").args(["--print", "sysroot"]).output().expect("rustc");
+    let bin = PathBuf::from(String::from_utf8(sysroot.stdout).unwrap().trim()).join("bin");
+    let tools: Vec<(&str, PathBuf)> = ["cargo", "cargo-fmt", "rustfmt", "rustc"].map(|t| (t, bin.join(t))).into();
+    let (ok, log) = run_check_script(fmt, &tools);
+    assert!(ok, "cargo-fmt failed:\n{log}");
+    let copy = tempfile::tempdir().unwrap();
+    for f in ["Cargo.toml", "Cargo.lock", "rustfmt.toml", "build.rs"] {
+        std::fs::copy(repo_root().join(f), copy.path().join(f)).unwrap();
+    }
+    for d in ["build", "src", "tests"] {
+        copy_dir(&repo_root().join(d), &copy.path().join(d));
+    }
+    let lib_rs = copy.path().join("src/lib.rs");
+    let text = std::fs::read_to_string(&lib_rs).unwrap() + "pub   fn  badly_formatted( ) { }\n";
+    std::fs::write(&lib_rs, text).unwrap();
+    let (ok, log) =
+        run_check_script(&fmt.replace(&repo_root().display().to_string(), &copy.path().display().to_string()), &tools);
+    assert!(!ok && log.contains("badly_formatted"), "a badly formatted tree must fail cargo-fmt:\n{log}");
+}
+
+/// `nix/package.nix` with stand-ins for `lib` and `rustPlatform` (nixpkgs cannot be fetched
+/// here): the attributes it gives `buildRustPackage`.
+fn package_attrs(git_rev: Option<&str>) -> Value {
+    let expr = format!(
+        r#"let
+          lib = {{ fileset = {{ toSource = {{ root, fileset }}: fileset; unions = map toString; }}; licenses.mit = "mit"; }};
+          p = import {package} {{
+            inherit lib;
+            rustPlatform.buildRustPackage = attrs: attrs;
+            tofu = "/tofu";
+            git = "git-package";
+            gitRev = {rev};
+          }};
+        in {{ inherit (p) pname env nativeCheckInputs __darwinAllowLocalNetworking checkFlags src; }}"#,
+        package = nix_file("nix/package.nix"),
+        rev = git_rev.map_or_else(|| "null".to_string(), gf::nix::nix_string),
+    );
+    eval_ok(&expr, &[])
+}
+
+/// `nix/per-system.nix` with a stand-in `pkgs`: what it passes to the package and the devShell.
+fn per_system(self_attrs: &str) -> Value {
+    let root = repo_root().display().to_string();
+    let expr = format!(
+        r#"let
+          pkgs = {{
+            callPackage = path: args: args;
+            opentofu.withPlugins = f: "tofu-package";
+            mkShell = attrs: attrs;
+            python3.withPackages = f: "python3-env";
+            rustPlatform.rustLibSrc = "/rust-lib-src";
+            cargo = "cargo"; rustc = "rustc"; clippy = "clippy"; rustfmt = "rustfmt"; rust-analyzer = "rust-analyzer";
+            kubectl = "kubectl"; kubernetes-helm = "kubernetes-helm"; actionlint = "actionlint";
+            attic-client = "attic-client"; nixfmt = "nixfmt"; nixfmt-tree = "nixfmt-tree";
+          }};
+          per = import {per} {{
+            inherit pkgs;
+            self = {{ outPath = "{root}"; }} // {self_attrs};
+            gfLib = import {lib} {{ root = "{root}"; }};
+          }};
+        in {{ gitRev = per.gf.gitRev; tofu = per.gf.tofu; devShell = per.devShell; }}"#,
+        per = nix_file("nix/per-system.nix"),
+        lib = nix_file("nix/lib.nix"),
+    );
+    eval_ok(&expr, &[])
+}
+
+#[test]
+fn the_package_and_dev_shell_have_their_shape() {
+    let p = package_attrs(Some("1a2b3c4"));
+    assert_eq!(p["pname"], "gf");
+    assert_eq!(p["env"], json!({ "GF_BAKED_TOFU": "/tofu/bin/tofu", "GF_GIT_REV": "1a2b3c4" }));
+    assert_eq!(
+        package_attrs(None)["env"],
+        json!({ "GF_BAKED_TOFU": "/tofu/bin/tofu" }),
+        "no revision: build.rs says `unknown`"
+    );
+    assert_eq!(p["__darwinAllowLocalNetworking"], true);
+    assert_eq!(p["nativeCheckInputs"], json!(["git-package"]));
+    // The source holds what cargo builds from, build.rs and its module included.
+    let src: Vec<String> = serde_json::from_value(p["src"].clone()).unwrap();
+    let root = repo_root().canonicalize().unwrap();
+    let rel: Vec<String> =
+        src.iter().map(|f| Path::new(f).strip_prefix(&root).unwrap().display().to_string()).collect();
+    assert_eq!(rel, ["Cargo.toml", "Cargo.lock", "rustfmt.toml", "build.rs", "build", "src", "stacks", "tests"]);
+    for f in &src {
+        assert!(Path::new(f).exists(), "{f}");
+    }
+
+    // The flake's revision reaches the package: `shortRev`, else `dirtyShortRev`, else none.
+    assert_eq!(per_system(r#"{ shortRev = "1a2b3c4"; dirtyShortRev = "x"; }"#)["gitRev"], "1a2b3c4");
+    assert_eq!(per_system(r#"{ dirtyShortRev = "1a2b3c4-dirty"; }"#)["gitRev"], "1a2b3c4-dirty");
+    let v = per_system("{ }");
+    assert!(v["gitRev"].is_null(), "{v}");
+    assert_eq!(v["tofu"], "tofu-package");
+    let shell = &v["devShell"];
+    let packages: Vec<&str> = shell["packages"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    for want in
+        ["tofu-package", "kubectl", "kubernetes-helm", "actionlint", "rust-analyzer", "cargo", "clippy", "rustfmt"]
+    {
+        assert!(packages.contains(&want), "the devShell lacks {want}: {packages:?}");
+    }
+    assert_eq!(shell["RUST_SRC_PATH"], "/rust-lib-src");
+}
+
+/// Test names an executable lists (`--list --format terse`); `None` when it is not a test harness.
+fn listed_tests(exe: &Path) -> Option<Vec<String>> {
+    let out = Command::new(exe)
+        .args(["--list", "--format", "terse"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    out.status.success().then(|| {
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.strip_suffix(": test"))
+            .map(String::from)
+            .collect()
+    })
+}
+
+/// The unit tests of the gf library and binary: every `gf-<hash>` test executable cargo built
+/// into the `deps` folder of this test binary.
+fn unit_test_names() -> BTreeSet<String> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let exe = std::env::current_exe().unwrap();
+    let deps = exe.parent().unwrap();
+    let mut names = BTreeSet::new();
+    for entry in std::fs::read_dir(deps).unwrap() {
+        let p = entry.unwrap().path();
+        let file = p.file_name().unwrap().to_string_lossy().into_owned();
+        let executable = p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+        if file.starts_with("gf-") && p.extension().is_none() && executable {
+            // The gf binary itself refuses `--list` (a usage error) and is passed over.
+            names.extend(listed_tests(&p).unwrap_or_default());
+        }
+    }
+    assert!(
+        names.iter().any(|n| n.contains("::tests::")),
+        "no unit-test executable of gf in {}: build them first (`cargo test --all-targets`, as scripts/test.sh does)",
+        deps.display()
+    );
+    names
+}
+
+/// tests/it modules whose every test needs a Nix store, moto or tofu.
+const NEED_TOOLS: [&str; 4] = ["cache", "deploy", "gates", "migrate"];
+/// tests/it modules none of whose tests needs them.
+const TOOL_FREE: [&str; 2] = ["contract", "lane"];
+/// The tests of the other modules that need none of them: they run in the sandbox. A test of those
+/// modules is either here or in nix/sandbox-skips.nix.
+const MIXED_BUT_TOOL_FREE: &[&str] = &[
+    "conventions::completions_man_page_and_version",
+    "conventions::each_subcommand_takes_only_its_own_flags",
+    "conventions::unknown_stacks_list_the_known_ones_and_env_is_chosen_as_sh_users_expect",
+    "hygiene::a_bucket_name_outside_s3s_rules_is_refused_before_anything_renders_or_runs",
+    "hygiene::a_duplicate_dependency_is_a_warning_and_counted_once",
+    "hygiene::a_kube_context_with_a_control_character_is_an_error",
+    "hygiene::a_stack_folder_that_resolves_outside_the_repository_is_refused_not_followed",
+    "hygiene::a_state_key_that_is_a_lock_object_is_an_error_naming_the_other_stack",
+    "hygiene::environment_names_outside_the_pattern_are_errors_and_never_name_a_folder",
+    "hygiene::jobs_0_is_a_usage_error",
+    "hygiene::state_keys_with_hidden_characters_or_over_s3s_limit_are_errors_shown_escaped",
+    "hygiene::the_build_revision_comes_from_git_and_its_ref_files_are_watched",
+    "hygiene::user_info_in_the_attic_endpoint_is_refused_from_every_source",
+    "hygiene::user_info_in_the_s3_endpoint_is_refused_on_every_path_and_never_shown",
+    "hygiene::version_names_the_git_revision_gf_was_built_from",
+    "hygiene::without_git_the_build_revision_falls_back_to_gf_git_rev_then_unknown",
+    "lifecycle::a_stack_whose_sources_fail_check_is_refused_before_anything_runs",
+    "nix::realise_reports_nix_failures_with_argv_and_stderr_and_a_path_mismatch_naming_both",
+    "nix::without_nix_the_path_still_prints_and_realise_names_nix_bin",
+    "stacks::a_lane_stack_whose_drain_list_disagrees_is_refused_by_the_lifecycle_too",
+    "stacks::check_rules_follow_local_modules_and_ignore_prose",
+    "stacks::dev_tfvars_sets_every_required_non_secret_input_of_every_stack",
+    "stacks::provider_blocks_carry_no_cluster_settings",
+    "stacks::provider_rules_refuse_pins_and_two_constraints_for_one_source",
+    "stacks::scale_set_rules_name_the_file_and_the_set",
+    "stacks::the_real_stacks_pass_check_with_the_lane_drain_equal_to_the_shared_sets",
+];
+
+#[test]
+fn the_sandbox_skips_only_tests_that_need_a_store_moto_or_tofu() {
+    let flags: Vec<String> = serde_json::from_value(package_attrs(None)["checkFlags"].clone()).unwrap();
+    // libtest with `--exact`: a test is skipped when its whole name equals a `--skip` filter.
+    assert_eq!(flags.first().map(String::as_str), Some("--exact"), "{flags:?}");
+    let skips: Vec<&str> =
+        flags[1..].iter().map(|f| f.strip_prefix("--skip=").unwrap_or_else(|| panic!("{f}"))).collect();
+    let skipped: BTreeSet<&str> = skips.iter().copied().collect();
+    assert_eq!(skipped.len(), skips.len(), "a name is listed twice");
+
+    let unit = unit_test_names();
+    let hidden: Vec<&String> = unit.iter().filter(|n| skipped.contains(n.as_str())).collect();
+    assert!(hidden.is_empty(), "the sandbox skips unit tests: {hidden:?}");
+
+    let it: BTreeSet<String> = listed_tests(&std::env::current_exe().unwrap()).unwrap().into_iter().collect();
+    for s in &skipped {
+        assert!(it.contains(*s), "nix/sandbox-skips.nix names `{s}`, which is no test of tests/it");
+    }
+    for t in MIXED_BUT_TOOL_FREE {
+        assert!(it.contains(*t), "`{t}` is no test of tests/it");
+    }
+    for name in &it {
+        let module = name.split("::").next().unwrap();
+        let skip = skipped.contains(name.as_str());
+        if NEED_TOOLS.contains(&module) {
+            assert!(skip, "`{name}` needs a Nix store, moto or tofu: add it to nix/sandbox-skips.nix");
+        } else if TOOL_FREE.contains(&module) {
+            assert!(!skip, "`{name}` needs no tool the sandbox lacks, yet nix/sandbox-skips.nix skips it");
+        } else {
+            let free = MIXED_BUT_TOOL_FREE.contains(&name.as_str());
+            assert!(
+                skip != free,
+                "`{name}`: {}",
+                if skip {
+                    "listed both as tool-free and in nix/sandbox-skips.nix"
+                } else {
+                    "a new test: add it to nix/sandbox-skips.nix if it needs a Nix store, moto or tofu, else to MIXED_BUT_TOOL_FREE"
+                }
+            );
+        }
+    }
+    assert!(it.len() - skipped.len() >= MIXED_BUT_TOOL_FREE.len(), "the sandbox runs integration tests too");
 }

@@ -1,0 +1,299 @@
+//! tofu's command lines, built in one place for the real run and the dry run, and the allowlist of
+//! extra arguments after `--` (SPEC "Extra tofu arguments").
+//!
+//! gf owns the backend, the state, the lock, the plan file and the destroy decision, so only
+//! arguments that change none of those pass; everything else is refused naming the gf way.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use super::Op;
+
+/// An extra argument that is not on the allowlist (exit 1).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{arg}` is not passed to tofu: {why}")]
+pub struct ArgError {
+    /// The argument as given.
+    pub arg: String,
+    /// Why, and the gf way to do it.
+    pub why: String,
+}
+
+/// One allowed flag: its name (without dashes), whether it takes a value, and where it may go.
+struct Allowed {
+    name: &'static str,
+    value: Value,
+    ops: &'static [Op],
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Value {
+    /// `-x=v` or `-x v`.
+    Required,
+    /// A bare flag (`-compact-warnings`).
+    None,
+    /// `-refresh=false` (also `=true`): the value is part of the flag.
+    Bool,
+}
+
+const PLANNING: &[Op] = &[Op::Plan, Op::Destroy];
+const RUNNING: &[Op] = &[Op::Plan, Op::Apply, Op::Destroy];
+
+/// SPEC's allowlist, with the commands tofu accepts each one in. `apply` applies a saved plan,
+/// which fixes variables and targets, so only the run-time flags reach it.
+const ALLOWED: &[Allowed] = &[
+    Allowed { name: "var", value: Value::Required, ops: PLANNING },
+    Allowed { name: "var-file", value: Value::Required, ops: PLANNING },
+    Allowed { name: "target", value: Value::Required, ops: PLANNING },
+    Allowed { name: "replace", value: Value::Required, ops: &[Op::Plan] },
+    Allowed { name: "parallelism", value: Value::Required, ops: RUNNING },
+    Allowed { name: "refresh", value: Value::Bool, ops: PLANNING },
+    Allowed { name: "lock-timeout", value: Value::Required, ops: &[Op::Init, Op::Plan, Op::Apply, Op::Destroy] },
+    Allowed { name: "compact-warnings", value: Value::None, ops: RUNNING },
+    Allowed { name: "upgrade", value: Value::None, ops: &[Op::Init] },
+];
+
+/// Why a flag gf owns is refused, and what to do instead.
+fn owned(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "backend-config" | "backend" | "reconfigure" | "migrate-state" | "force-copy" => {
+            "gf renders the backend from the contract (see `gf backend`) and initializes it itself"
+        }
+        "lock" => {
+            "gf never runs tofu without the state lock; for a lock left behind by a crash use `gf state unlock <STACK>`"
+        }
+        "destroy" => "use `gf plan --destroy` (its apply asks for confirmation) or `gf destroy`",
+        "refresh-only" => "a refresh-only plan is how `gf drift` compares managed and observed state",
+        "out" => "gf saves the plan itself in `.gf/<env>/<stack>/plan.tfplan`",
+        "state" | "state-out" | "backup" => "state lives at the contract's S3 key, nowhere else",
+        "chdir" => "gf runs tofu in the stack's own folder",
+        "auto-approve" => "`gf apply` applies only the saved plan; `gf destroy` asks, or takes `--yes`",
+        "input" => "gf runs tofu non-interactively",
+        "json" | "no-color" | "detailed-exitcode" => "gf sets tofu's output options itself",
+        _ => return None,
+    })
+}
+
+/// Validated extra arguments for one command.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExtraArgs {
+    /// The arguments, normalized to `-name=value` / `-name`.
+    pub args: Vec<String>,
+    /// The `-var-file` paths, in order (hashed into the plan metadata).
+    pub var_files: Vec<PathBuf>,
+}
+
+impl ExtraArgs {
+    /// Check `given` (what followed `--`) against the allowlist for `op`.
+    pub fn parse(op: Op, given: &[String]) -> Result<Self, ArgError> {
+        let mut out = Self::default();
+        let mut it = given.iter().peekable();
+        while let Some(arg) = it.next() {
+            let refuse = |why: String| ArgError { arg: arg.clone(), why };
+            // Go's flag package (tofu's) reads `--x` like `-x`: so does this check.
+            let Some(body) = arg.strip_prefix("--").or_else(|| arg.strip_prefix('-')).filter(|b| !b.is_empty()) else {
+                return Err(refuse(
+                    "a bare argument would name a plan file or a folder; gf passes tofu the stack folder and its own plan"
+                        .into(),
+                ));
+            };
+            let (name, inline) = match body.split_once('=') {
+                Some((n, v)) => (n, Some(v)),
+                None => (body, None),
+            };
+            if let Some(why) = owned(name) {
+                return Err(refuse(why.into()));
+            }
+            let Some(allowed) = ALLOWED.iter().find(|a| a.name == name) else {
+                return Err(refuse(format!(
+                    "not on gf's allowlist ({})",
+                    ALLOWED.iter().map(|a| format!("`-{}`", a.name)).collect::<Vec<_>>().join(", ")
+                )));
+            };
+            if !allowed.ops.contains(&op) {
+                return Err(refuse(format!(
+                    "`tofu {}` does not take `-{name}` here{}",
+                    op.tofu_command(),
+                    if op == Op::Apply { " (the saved plan already fixed it: pass it to `gf plan`)" } else { "" }
+                )));
+            }
+            let value = match (allowed.value, inline) {
+                (Value::None, None) => None,
+                (Value::None, Some(_)) => return Err(refuse(format!("`-{name}` takes no value"))),
+                (Value::Bool, Some(v @ ("true" | "false"))) | (Value::Required, Some(v)) => Some(v.to_string()),
+                (Value::Bool, _) => return Err(refuse(format!("write `-{name}=false` (or `=true`)"))),
+                (Value::Required, None) => match it.next() {
+                    Some(v) => Some(v.clone()),
+                    None => return Err(refuse(format!("`-{name}` needs a value"))),
+                },
+            };
+            if name == "var-file"
+                && let Some(v) = &value
+            {
+                out.var_files.push(PathBuf::from(v));
+            }
+            out.args.push(match value {
+                Some(v) => format!("-{name}={v}"),
+                None => format!("-{name}"),
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// Everything a tofu command line is made of besides the command and the extra arguments.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    /// gf's output is not a terminal (or `NO_COLOR`): tofu gets `-no-color`.
+    pub no_color: bool,
+    /// The rendered backend file.
+    pub backend_file: PathBuf,
+    /// The saved plan (final name).
+    pub plan_file: PathBuf,
+    /// Where `plan -out` writes before gf records it (unique per run).
+    pub plan_out: PathBuf,
+}
+
+/// `init -reconfigure -input=false -backend-config=<file>` (+ extra args for `gf init`).
+pub fn init(paths: &Paths, op: Op, extra: &ExtraArgs) -> Vec<OsString> {
+    let mut a: Vec<OsString> = vec![
+        "init".into(),
+        "-reconfigure".into(),
+        "-input=false".into(),
+        os(format!("-backend-config={}", paths.backend_file.display())),
+    ];
+    if paths.no_color {
+        a.push("-no-color".into());
+    }
+    if op == Op::Init {
+        a.extend(extra.args.iter().map(Into::into));
+    }
+    a
+}
+
+/// The command itself (none for `init`).
+pub fn main(op: Op, paths: &Paths, extra: &ExtraArgs, destroy_plan: bool, json: bool) -> Option<Vec<OsString>> {
+    let extra = extra.args.iter().map(OsString::from);
+    Some(match op {
+        Op::Init => return None,
+        Op::Plan => {
+            let mut a: Vec<OsString> = vec!["plan".into(), "-input=false".into(), "-json".into()];
+            if destroy_plan {
+                a.push("-destroy".into());
+            }
+            a.push(os(format!("-out={}", paths.plan_out.display())));
+            a.extend(extra);
+            a
+        }
+        Op::Apply => {
+            let mut a: Vec<OsString> = vec!["apply".into(), "-input=false".into(), "-json".into()];
+            a.extend(extra);
+            a.push(paths.plan_file.clone().into_os_string());
+            a
+        }
+        Op::Destroy => {
+            let mut a: Vec<OsString> =
+                vec!["destroy".into(), "-input=false".into(), "-auto-approve".into(), "-json".into()];
+            a.extend(extra);
+            a
+        }
+        Op::Output => {
+            let mut a: Vec<OsString> = vec!["output".into()];
+            if json {
+                a.push("-json".into());
+            } else if paths.no_color {
+                a.push("-no-color".into());
+            }
+            a
+        }
+        Op::Show => vec!["show".into(), "-json".into(), paths.plan_file.clone().into_os_string()],
+    })
+}
+
+fn os(s: String) -> OsString {
+    s.into()
+}
+
+/// A path for messages, relative to `root` when under it.
+pub fn rel(root: &Path, p: &Path) -> String {
+    p.strip_prefix(root).unwrap_or(p).display().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| (*s).to_string()).collect()
+    }
+
+    #[test]
+    fn allowed_arguments_pass_in_both_spellings() {
+        let e = ExtraArgs::parse(
+            Op::Plan,
+            &args(&["-var=a=1", "-var", "b=2", "--var-file", "x.tfvars", "-target=t.x", "-refresh=false"]),
+        )
+        .unwrap();
+        assert_eq!(e.args, ["-var=a=1", "-var=b=2", "-var-file=x.tfvars", "-target=t.x", "-refresh=false"]);
+        assert_eq!(e.var_files, [PathBuf::from("x.tfvars")]);
+        assert_eq!(ExtraArgs::parse(Op::Init, &args(&["-upgrade"])).unwrap().args, ["-upgrade"]);
+    }
+
+    #[test]
+    fn what_gf_owns_is_refused_naming_the_gf_way() {
+        for (op, a, hint) in [
+            (Op::Init, "-backend-config=key=evil/terraform.tfstate", "gf backend"),
+            (Op::Plan, "-lock=false", "gf state unlock"),
+            (Op::Plan, "--lock=false", "gf state unlock"),
+            (Op::Plan, "-destroy", "gf plan --destroy"),
+            (Op::Plan, "-refresh-only", "gf drift"),
+            (Op::Plan, "-out=/tmp/p", "plan.tfplan"),
+            (Op::Apply, "-state=x", "S3 key"),
+            (Op::Plan, "-chdir=..", "stack's own folder"),
+            (Op::Apply, "-auto-approve", "saved plan"),
+            (Op::Init, "-migrate-state", "gf backend"),
+            (Op::Init, "-backend=false", "gf backend"),
+            (Op::Apply, "other.tfplan", "bare argument"),
+            (Op::Plan, "-", "bare argument"),
+        ] {
+            let err = ExtraArgs::parse(op, &args(&[a])).unwrap_err();
+            assert_eq!(err.arg, a);
+            assert!(err.to_string().contains(hint), "{a}: {err}");
+        }
+    }
+
+    #[test]
+    fn flags_only_where_tofu_takes_them() {
+        assert!(ExtraArgs::parse(Op::Apply, &args(&["-var=a=1"])).unwrap_err().why.contains("gf plan"));
+        assert!(ExtraArgs::parse(Op::Init, &args(&["-target=x"])).is_err());
+        assert!(ExtraArgs::parse(Op::Plan, &args(&["-upgrade"])).is_err());
+        assert!(ExtraArgs::parse(Op::Plan, &args(&["-var"])).unwrap_err().why.contains("needs a value"));
+        assert!(ExtraArgs::parse(Op::Plan, &args(&["-refresh"])).is_err());
+        assert!(ExtraArgs::parse(Op::Plan, &args(&["-compact-warnings=1"])).is_err());
+        assert!(ExtraArgs::parse(Op::Plan, &args(&["-made-up"])).unwrap_err().why.contains("allowlist"));
+        assert_eq!(ExtraArgs::parse(Op::Apply, &args(&["-parallelism", "4"])).unwrap().args, ["-parallelism=4"]);
+    }
+
+    #[test]
+    fn argv_is_built_once_for_every_command() {
+        let p = Paths {
+            no_color: false,
+            backend_file: "/r/.gf/dev/a/a.dev.s3.tfbackend".into(),
+            plan_file: "/r/.gf/dev/a/plan.tfplan".into(),
+            plan_out: "/r/.gf/dev/a/plan.tfplan.new-1".into(),
+        };
+        let e = ExtraArgs::parse(Op::Plan, &args(&["-var=x=1"])).unwrap();
+        let plan = main(Op::Plan, &p, &e, true, false).unwrap();
+        assert_eq!(
+            plan,
+            ["plan", "-input=false", "-json", "-destroy", "-out=/r/.gf/dev/a/plan.tfplan.new-1", "-var=x=1"]
+        );
+        let apply = main(Op::Apply, &p, &ExtraArgs::default(), false, false).unwrap();
+        assert_eq!(apply.last().unwrap(), "/r/.gf/dev/a/plan.tfplan");
+        assert_eq!(init(&p, Op::Plan, &e)[3], "-backend-config=/r/.gf/dev/a/a.dev.s3.tfbackend");
+        assert_eq!(init(&p, Op::Plan, &e).len(), 4, "extra args go to init only for `gf init`");
+        let piped = Paths { no_color: true, ..p };
+        assert_eq!(init(&piped, Op::Plan, &e)[4], "-no-color");
+        assert_eq!(main(Op::Output, &piped, &e, false, false).unwrap(), ["output", "-no-color"]);
+    }
+}

@@ -1,0 +1,344 @@
+//! One stack's real run: its gates, then its tofu commands.
+
+use std::ffi::OsString;
+
+use super::argv::{self, Paths};
+use super::eval::{RunCx, StackCx, state_at};
+use super::out::Out;
+use super::render::{self, Render};
+use super::work::{self, InitRecord, PlanMeta, VarFile, Work};
+use super::{LifecycleError, Op, StackReport, Status, child_env};
+use crate::backend::Backend;
+use crate::contract::Stack;
+use crate::session::World;
+use crate::signals;
+use crate::tofu::{Invocation, Stream, Tofu, TofuError};
+
+/// The gates of `stack`, then its tofu commands. A signal while gf itself works (a lookup, the
+/// prompt) stops the stack before tofu starts; one while tofu runs is forwarded by the runner.
+pub async fn run<W: World>(rcx: &RunCx<'_, W>, stack: &Stack, out: &mut Out) -> anyhow::Result<StackReport> {
+    let mut cx = StackCx::new(rcx, stack, out);
+    let decisions = tokio::select! {
+        d = cx.stack_gates() => d,
+        sig = signals::any() => {
+            return Err(LifecycleError::Interrupted { stack: stack.name.clone(), signal: sig.name() }.into());
+        }
+    };
+    if let Some(r) = decisions.iter().find_map(super::gates::Decision::refusal) {
+        return Err(r.into());
+    }
+    let mut report = StackReport::new(&stack.name, Status::Ok);
+    report.state = cx.facts.as_ref().map(state_at);
+    let meta = cx.meta.take();
+    let lock = cx.lock.take();
+    let work = cx.work.clone();
+    drop(cx);
+    if let Some(sig) = signals::received() {
+        return Err(LifecycleError::Interrupted { stack: stack.name.clone(), signal: sig.name() }.into());
+    }
+    let steps = Steps::new(rcx, stack, work, out)?;
+    let _lock = match lock {
+        Some(l) => Some(l),
+        // `gf output` takes the lock only when it has to initialize.
+        None if !steps.initialized() => Some(steps.lock()?),
+        None => None,
+    };
+    steps.run(meta.as_ref(), &mut report).await?;
+    Ok(report)
+}
+
+/// `tofu state push <file>` after initializing: the core of `gf state push-errored` (its caller
+/// holds the local lock and checked the lineage).
+pub(super) async fn push_state<W: World>(
+    rcx: &RunCx<'_, W>,
+    stack: &Stack,
+    work: Work,
+    out: &mut Out,
+    file: &std::path::Path,
+) -> anyhow::Result<()> {
+    let mut steps = Steps::new(rcx, stack, work, out)?;
+    steps.init().await?;
+    let a: Vec<OsString> = vec!["state".into(), "push".into(), file.as_os_str().to_os_string()];
+    steps.tofu_run(a, &mut Render::default()).await?;
+    Ok(())
+}
+
+/// `tofu show -json` of the saved plan, after initializing (the local lock is taken when init is
+/// needed): the plan as tofu's JSON, for `gf show`.
+pub(super) async fn show_plan<W: World>(
+    rcx: &RunCx<'_, W>,
+    stack: &Stack,
+    work: Work,
+    out: &mut Out,
+) -> anyhow::Result<serde_json::Value> {
+    let mut steps = Steps::new(rcx, stack, work, out)?;
+    let _lock = if steps.initialized() { None } else { Some(steps.lock()?) };
+    steps.init().await?;
+    let a = argv::main(Op::Show, &steps.paths, &rcx.facts.extra, false, true).unwrap_or_default();
+    let bytes = steps.capture(a).await?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| LifecycleError::OutputJson { stack: stack.name.clone(), reason: e.to_string() }.into())
+}
+
+/// What the tofu commands of one stack need.
+struct Steps<'r, 'a, W: World> {
+    rcx: &'r RunCx<'a, W>,
+    stack: &'a Stack,
+    work: Work,
+    out: &'r mut Out,
+    tofu: &'r Tofu,
+    backend: Backend,
+    env: Vec<(OsString, OsString)>,
+    paths: Paths,
+}
+
+impl<'r, 'a, W: World> Steps<'r, 'a, W> {
+    fn new(rcx: &'r RunCx<'a, W>, stack: &'a Stack, work: Work, out: &'r mut Out) -> Result<Self, LifecycleError> {
+        let s = rcx.s;
+        // The `tofu` and `credentials` gates passed, so both are known.
+        let (Some(tofu), Some(settings)) = (rcx.facts.tofu.as_ref(), rcx.facts.settings.as_ref()) else {
+            return Err(LifecycleError::Internal("the run gates did not record tofu and the S3 settings".into()));
+        };
+        let backend = Backend::new(stack, &s.env, settings.location.clone())
+            .map_err(|e| LifecycleError::Internal(e.to_string()))?;
+        let paths = Paths {
+            no_color: !crate::ui::output_color(),
+            backend_file: work.backend_file(&backend.file_name()),
+            plan_file: work.plan_file(),
+            plan_out: work::unique_sibling(&work.plan_file()),
+        };
+        let env = child_env(&s.vars, settings, &work.data_dir());
+        Ok(Self { rcx, stack, work, out, tofu, backend, env, paths })
+    }
+
+    fn record(&self) -> InitRecord {
+        InitRecord {
+            backend_digest: self.backend.digest(),
+            tofu_path: self.tofu.path.clone(),
+            tofu_version: self.tofu.version.clone(),
+        }
+    }
+
+    /// Whether init can be skipped: the data folder was initialized against this backend and tofu.
+    fn initialized(&self) -> bool {
+        self.rcx.o.op != Op::Init
+            && self.work.data_dir().join("terraform.tfstate").is_file()
+            && work::read_json::<InitRecord>(&self.work.init_record()).ok().flatten().as_ref() == Some(&self.record())
+    }
+
+    fn lock(&self) -> Result<work::LocalLock, LifecycleError> {
+        let o = self.rcx.o;
+        Ok(self.work.lock(&self.stack.name, &self.rcx.s.env, &format!("gf {}", o.op.name()), o.lock_wait)?)
+    }
+
+    /// Write the backend file and initialize unless already initialized; whether init ran.
+    async fn init(&mut self) -> anyhow::Result<bool> {
+        self.work.create()?;
+        work::write_private(&self.paths.backend_file, self.backend.to_tfbackend().as_bytes())?;
+        if self.initialized() {
+            return Ok(false);
+        }
+        let _ = std::fs::remove_file(self.work.init_record());
+        let a = argv::init(&self.paths, self.rcx.o.op, &self.rcx.facts.extra);
+        self.tofu_run(a, &mut Render::default()).await?;
+        work::write_private(&self.work.init_record(), &serde_json::to_vec_pretty(&self.record())?)?;
+        Ok(true)
+    }
+
+    async fn run(mut self, meta: Option<&PlanMeta>, report: &mut StackReport) -> anyhow::Result<()> {
+        let o = self.rcx.o;
+        report.initialized = Some(self.init().await?);
+        let destroy_plan = meta.is_some_and(|m| m.destroy) || (o.op == Op::Plan && o.destroy_plan);
+        let Some(a) = argv::main(o.op, &self.paths, &self.rcx.facts.extra, destroy_plan, o.json) else {
+            return Ok(());
+        };
+        match o.op {
+            Op::Init | Op::Show => Ok(()),
+            Op::Plan => self.plan(a, report).await,
+            Op::Apply => self.apply(a, meta, report).await,
+            Op::Destroy => self.destroy(a, report).await,
+            Op::Output => self.output(a, report).await,
+        }
+    }
+
+    async fn plan(&mut self, a: Vec<OsString>, report: &mut StackReport) -> anyhow::Result<()> {
+        let (s, o) = (self.rcx.s, self.rcx.o);
+        self.work.remove_plan()?;
+        let mut r = Render::default();
+        if let Err(e) = self.tofu_run(a, &mut r).await {
+            let _ = std::fs::remove_file(&self.paths.plan_out);
+            return Err(e.into());
+        }
+        let plan_digest = work::file_digest(&self.paths.plan_out)?;
+        work::adopt_file(&self.paths.plan_out, &self.paths.plan_file)?;
+        let var_files = self
+            .rcx
+            .facts
+            .extra
+            .var_files
+            .iter()
+            .map(|p| {
+                let sha256 = work::file_digest(&self.stack.dir.join(p))?;
+                Ok(VarFile { path: p.clone(), sha256 })
+            })
+            .collect::<Result<Vec<_>, work::WorkError>>()?;
+        let facts_state = report.state.clone().unwrap_or(work::StateAtPlan {
+            exists: false,
+            serial: None,
+            lineage: None,
+            etag: None,
+        });
+        let meta = PlanMeta {
+            stack: self.stack.name.clone(),
+            env: s.env.clone(),
+            state_key: self.backend.key.clone(),
+            tofu_path: self.tofu.path.clone(),
+            tofu_version: self.tofu.version.clone(),
+            backend_digest: self.backend.digest(),
+            git_revision: work::git_revision(s.root()),
+            allow_empty_state: o.allow_empty_state && !facts_state.exists,
+            state: facts_state,
+            created: work::now_rfc3339(),
+            changes: r.changes,
+            destroy: o.destroy_plan,
+            plan_digest,
+            var_files,
+        };
+        work::write_private(&self.work.plan_meta(), &serde_json::to_vec_pretty(&meta)?)?;
+        let changes = r.changes.unwrap_or_default();
+        report.changes = Some(changes);
+        if r.output_changes > 0 && !changes.any() {
+            self.out.note(&format!("{} output value(s) change", r.output_changes));
+        }
+        report.plan = Some(argv::rel(s.root(), &self.work.plan_file()));
+        report.destroy_plan = o.destroy_plan;
+        if changes.any() || r.output_changes > 0 {
+            report.status = Status::Changes;
+        }
+        Ok(())
+    }
+
+    async fn apply(
+        &mut self,
+        a: Vec<OsString>,
+        meta: Option<&PlanMeta>,
+        report: &mut StackReport,
+    ) -> anyhow::Result<()> {
+        let (s, o) = (self.rcx.s, self.rcx.o);
+        let mut r = Render::default();
+        let result = if self.stack.lane.is_some() {
+            // A first install creates the sets in this very apply: only then may some be missing.
+            let first_install = meta.is_some_and(|m| !m.state.exists);
+            let stack = self.stack;
+            let apply = async { self.tofu_run(a, &mut r).await.map_err(anyhow::Error::from) };
+            crate::lane::with_drained(s, stack, o.timeout, first_install, apply).await
+        } else {
+            self.tofu_run(a, &mut r).await.map_err(anyhow::Error::from)
+        };
+        self.after_change(result)?;
+        self.work.remove_plan()?;
+        report.changes = Some(r.changes.unwrap_or_default());
+        Ok(())
+    }
+
+    async fn destroy(&mut self, a: Vec<OsString>, report: &mut StackReport) -> anyhow::Result<()> {
+        let mut r = Render::default();
+        let result = self.tofu_run(a, &mut r).await.map_err(anyhow::Error::from);
+        self.after_change(result)?;
+        self.work.remove_plan()?;
+        report.changes = Some(r.changes.unwrap_or_default());
+        Ok(())
+    }
+
+    /// After an apply or destroy: adopt an `errored.tfstate` tofu left (it is then the only copy of
+    /// the real state) before reporting anything.
+    fn after_change(&mut self, result: anyhow::Result<()>) -> anyhow::Result<()> {
+        let root = self.rcx.s.root();
+        match work::adopt_errored_state(&self.stack.dir, &self.work) {
+            Ok(Some(dest)) => {
+                let msg = format!(
+                    "tofu could not save the state of `{}`: it wrote `errored.tfstate`, now at `{}` (0600); every plan and apply of `{}` is refused until `gf state push-errored {}`",
+                    self.stack.name,
+                    argv::rel(root, &dest),
+                    self.stack.name,
+                    self.stack.name
+                );
+                self.out.warn(&msg);
+                result.map_err(|e| e.context(msg))
+            }
+            Ok(None) => result,
+            Err(adopt) => {
+                self.out.warn(&format!("{adopt}"));
+                result.map_err(|e| e.context(adopt.to_string()))
+            }
+        }
+    }
+
+    async fn output(&mut self, a: Vec<OsString>, report: &mut StackReport) -> anyhow::Result<()> {
+        let inv = Invocation { args: a, cwd: self.stack.dir.clone(), env: self.env.clone() };
+        if self.rcx.o.json {
+            let text = self.capture(inv.args).await?;
+            let v: serde_json::Value = serde_json::from_slice(&text)
+                .map_err(|e| LifecycleError::OutputJson { stack: self.stack.name.clone(), reason: e.to_string() })?;
+            report.outputs = Some(v);
+        } else {
+            let out = &mut *self.out;
+            self.tofu
+                .run(inv, |st, l| {
+                    let l = String::from_utf8_lossy(l);
+                    match st {
+                        Stream::Stdout => out.stdout(&l),
+                        Stream::Stderr => out.stderr(&l),
+                    }
+                })
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Run tofu and keep its stdout (bytes); its stderr goes to `out`.
+    async fn capture(&mut self, args: Vec<OsString>) -> Result<Vec<u8>, LifecycleError> {
+        let inv = Invocation { args, cwd: self.stack.dir.clone(), env: self.env.clone() };
+        let mut text = Vec::new();
+        let out = &mut *self.out;
+        self.tofu
+            .run(inv, |st, l| match st {
+                Stream::Stdout => {
+                    text.extend_from_slice(l);
+                    text.push(b'\n');
+                }
+                Stream::Stderr => out.stderr(&String::from_utf8_lossy(l)),
+            })
+            .await?;
+        Ok(text)
+    }
+
+    /// Run tofu with its output rendered into `out`; a failure carries tofu's error diagnostics.
+    async fn tofu_run(&mut self, args: Vec<OsString>, r: &mut Render) -> Result<(), LifecycleError> {
+        let inv = Invocation { args, cwd: self.stack.dir.clone(), env: self.env.clone() };
+        let out = &mut *self.out;
+        let res = self
+            .tofu
+            .run(inv, |s, l| {
+                let l = String::from_utf8_lossy(l);
+                match s {
+                    Stream::Stdout => {
+                        for line in r.feed(&l) {
+                            out.line(&line);
+                        }
+                    }
+                    Stream::Stderr => out.line(&render::strip_ansi(&l)),
+                }
+            })
+            .await;
+        match res {
+            Err(TofuError::Failed { argv, status, mut tail }) => {
+                if !r.errors.is_empty() {
+                    tail.clone_from(&r.errors);
+                }
+                Err(TofuError::Failed { argv, status, tail }.into())
+            }
+            other => other.map_err(Into::into),
+        }
+    }
+}
