@@ -143,7 +143,12 @@ async fn dispatch(cli: Cli, vars: Vars) -> anyhow::Result<u8> {
         Command::Apply(a) => lifecycle(&g, vars, apply_options(a)).await,
         Command::Destroy(a) => lifecycle(&g, vars, destroy_options(a)).await,
         Command::Output(a) => {
-            lifecycle(&g, vars, lifecycle::Options { op: lifecycle::Op::Output, ..run_options(a.run) }).await
+            let o = lifecycle::Options {
+                op: lifecycle::Op::Output,
+                show_sensitive: a.show_sensitive,
+                ..run_options(a.run)
+            };
+            lifecycle(&g, vars, o).await
         }
         Command::Show(a) => show_cmd(&g.session(vars)?, &a).await,
         Command::State(a) => state_cmd(&g.session(vars)?, a).await,

@@ -65,8 +65,9 @@ pub fn env_findings(env_vars: &Vars) -> Vec<Finding> {
 }
 
 /// Findings of one stack's OpenTofu sources and data: parse errors, the backend block of its root
-/// module, compatibility-only assumptions in it and in every local module it reaches, and its
-/// scale-set file against its lane.
+/// module, compatibility-only assumptions in it and in every local module it reaches, its
+/// scale-set file against its lane, and its inputs and cluster rules
+/// ([`crate::inputs::source_findings`]).
 pub fn check_sources(root: &Path, stack: &Stack) -> Vec<Finding> {
     let reach = sources::reach(root, &stack.dir);
     let mut findings = reach.findings.clone();
@@ -107,6 +108,7 @@ pub fn check_sources(root: &Path, stack: &Stack) -> Vec<Finding> {
         }
     }
     findings.extend(scalesets::findings(root, stack));
+    findings.extend(crate::inputs::source_findings(root, stack));
     findings
 }
 

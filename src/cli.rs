@@ -229,6 +229,9 @@ pub struct DestroyArgs {
 pub struct OutputArgs {
     #[command(flatten)]
     pub run: RunArgs,
+    /// Print the values of outputs tofu marks sensitive (masked as `(sensitive)` otherwise)
+    #[arg(long)]
+    pub show_sensitive: bool,
 }
 
 /// `gf show`.

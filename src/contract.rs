@@ -194,6 +194,10 @@ pub struct Cluster {
 pub struct Environment {
     /// The kubeconfig context `KUBE_CONTEXT` must equal for mutating commands.
     pub kube_context: String,
+    /// The UID of the cluster's `kube-system` namespace: when set, gf refuses to deploy through a
+    /// context that reaches another cluster (gate `cluster-identity`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_uid: Option<String>,
 }
 
 /// `backend` of `contract.json`.

@@ -1,10 +1,11 @@
-//! `gf doctor`: preflight of the environment — environment and kube context, S3 reachability and
+//! `gf doctor`: preflight of the environment — environment and kube context, the cluster behind
+//! the context (its `kube-system` UID, and the contract line recording it), S3 reachability and
 //! bucket, tofu version, `TF_HTTP_*` leftovers, and whether the Attic cache answers.
 
 use serde::Serialize;
 
 use crate::backend::{self, BackendError, S3Location};
-use crate::context::ContextStatus;
+use crate::context::{self, ContextStatus};
 use crate::s3state::{ObjectStore as _, S3Settings};
 use crate::session::{Session, World};
 use crate::{exit, tofu, ui};
@@ -20,6 +21,23 @@ struct S3Check {
 }
 
 #[derive(Debug, Serialize)]
+struct ClusterCheck {
+    /// The context gf deploys through (the environment's `kube_context`).
+    context: String,
+    /// The kubeconfig files read.
+    kubeconfig: Vec<String>,
+    /// `kube-system`'s UID as observed.
+    uid: Option<String>,
+    /// The environment's `cluster_uid`.
+    expected: Option<String>,
+    /// Observed equals expected (null: nothing to compare).
+    matches: Option<bool>,
+    detail: String,
+    /// The environment's entry with the observed UID, to paste into `stacks/contract.json`.
+    contract_line: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
 struct CacheCheck {
     reachable: bool,
     detail: String,
@@ -30,6 +48,7 @@ struct Doctor {
     ok: bool,
     env: String,
     kube_context: ContextStatus,
+    cluster: ClusterCheck,
     s3: S3Check,
     tofu: tofu::Report,
     tf_http: Vec<String>,
@@ -96,9 +115,14 @@ pub async fn run<W: World>(s: &Session<W>, json: bool) -> anyhow::Result<u8> {
         Err(detail) => CacheCheck { reachable: false, detail },
     };
 
+    let cluster = cluster_check(s).await;
+
     let mut problems = Vec::new();
     if !context.matches {
         problems.push(context.problem(env));
+    }
+    if cluster.expected.is_some() && cluster.matches != Some(true) {
+        problems.push(format!("cluster: {}", cluster.detail));
     }
     if s3.reachable != Some(true) {
         problems.push(format!("S3 state backend: {}", s3.detail));
@@ -110,6 +134,7 @@ pub async fn run<W: World>(s: &Session<W>, json: bool) -> anyhow::Result<u8> {
         ok: problems.is_empty(),
         env: env.to_string(),
         kube_context: context,
+        cluster,
         s3,
         tofu,
         tf_http,
@@ -122,6 +147,43 @@ pub async fn run<W: World>(s: &Session<W>, json: bool) -> anyhow::Result<u8> {
         print_human(&report);
     }
     Ok(if report.ok { exit::OK } else { exit::ERROR })
+}
+
+/// The cluster behind the environment's context, compared with its `cluster_uid`.
+async fn cluster_check<W: World>(s: &Session<W>) -> ClusterCheck {
+    let (env, ctx) = (s.env.as_str(), s.environment.kube_context.as_str());
+    let expected = s.environment.cluster_uid.clone();
+    let observed = context::observe_uid(&s.world, &s.kubeconfig, ctx).await;
+    let uid = observed.as_ref().ok().cloned();
+    let (matches, detail) = match (&expected, &observed) {
+        (Some(want), _) => match context::judge(observed.clone(), want, env, ctx) {
+            Ok(d) => (Some(true), d),
+            Err(d) => (Some(false), d),
+        },
+        (None, Ok(uid)) => (
+            None,
+            format!(
+                "context `{ctx}` reaches the cluster whose `{}` UID is `{uid}`; environment `{env}` does not record it (`cluster_uid`)",
+                context::IDENTITY_NAMESPACE
+            ),
+        ),
+        (None, Err(why)) => {
+            (None, format!("cannot read `{}` through context `{ctx}`: {why}", context::IDENTITY_NAMESPACE))
+        }
+    };
+    let contract_line = match (&expected, &uid) {
+        (None, Some(uid)) => Some(format!("\"{env}\": {{ \"kube_context\": \"{ctx}\", \"cluster_uid\": \"{uid}\" }}")),
+        _ => None,
+    };
+    ClusterCheck {
+        context: ctx.to_string(),
+        kubeconfig: s.kubeconfig.iter().map(|p| p.display().to_string()).collect(),
+        uid,
+        expected,
+        matches,
+        detail,
+        contract_line,
+    }
 }
 
 fn mark(ok: bool) -> &'static str {
@@ -142,6 +204,16 @@ fn print_human(r: &Doctor) {
                     |a| format!("`KUBE_CONTEXT` is `{a}`; needs `{}`", r.kube_context.expected),
                 )
             },
+        ],
+        vec![
+            "cluster".into(),
+            match r.cluster.matches {
+                Some(m) => mark(m),
+                None if r.cluster.uid.is_some() => "ok",
+                None => "warning",
+            }
+            .into(),
+            r.cluster.detail.clone(),
         ],
         vec!["s3".into(), mark(r.s3.reachable == Some(true)).into(), r.s3.detail.clone()],
         vec![
@@ -171,6 +243,9 @@ fn print_human(r: &Doctor) {
         ]);
     }
     ui::out_raw(&ui::table(&["check", "status", "detail"], &rows));
+    if let Some(line) = &r.cluster.contract_line {
+        crate::outln!("record the cluster's identity in `stacks/contract.json` (`environments`):\n  {line}");
+    }
     if !r.ok {
         crate::outln!("{} problem{}", r.problems.len(), if r.problems.len() == 1 { "" } else { "s" });
     }

@@ -14,6 +14,7 @@ pub mod doctor;
 pub mod endpoint;
 pub mod exit;
 pub mod httpstate;
+pub mod inputs;
 pub mod lane;
 pub mod lifecycle;
 pub mod migrate;

@@ -57,6 +57,17 @@ pub(super) fn check_contract(root: &Path, c: &ContractFile, findings: &mut Vec<F
                 ),
             ));
         }
+        if let Some(uid) = env.cluster_uid.as_deref().filter(|u| !crate::context::is_uid(u)) {
+            findings.push(Finding::error(
+                "cluster-uid",
+                text_hint,
+                line,
+                format!(
+                    "environment `{name}` has `cluster_uid` `{}`: a Kubernetes UID is a lowercase UUID (`gf doctor` prints the cluster's)",
+                    shown(uid)
+                ),
+            ));
+        }
     }
     if let Some(endpoint) = c.attic.as_ref().and_then(|a| a.endpoint.as_deref())
         && let Err(e) = crate::endpoint::refuse_user_info(

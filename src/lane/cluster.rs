@@ -1,4 +1,5 @@
-//! The cluster seam: the four requests the lane makes, and their kube-rs implementation.
+//! The cluster seam: the requests the lane and the cluster-identity check make, and their kube-rs
+//! implementation.
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -48,6 +49,12 @@ pub enum ClusterError {
         #[source]
         source: serde_json::Error,
     },
+    /// An object without `metadata.uid`.
+    #[error("`{object}` has no `metadata.uid`")]
+    NoUid {
+        /// `kind/name`.
+        object: String,
+    },
     /// No kubeconfig file to read.
     #[error("no kubeconfig: set `KUBECONFIG` or create `~/.kube/config` (looking for context `{context}`)")]
     NoKubeconfig {
@@ -94,6 +101,9 @@ pub trait Cluster: Sync {
         ns: &str,
         pod: &str,
     ) -> impl Future<Output = Result<Option<Option<String>>, ClusterError>> + Send;
+    /// `metadata.uid` of a namespace (`GET /api/v1/namespaces/{name}`): `kube-system`'s is the
+    /// cluster's identity.
+    fn namespace_uid(&self, name: &str) -> impl Future<Output = Result<String, ClusterError>> + Send;
 }
 
 /// The cluster reached through kube-rs with a kubeconfig context.
@@ -234,6 +244,13 @@ impl Cluster for KubeCluster {
             Err(e) => Err(api_error(object, e)),
         }
     }
+
+    async fn namespace_uid(&self, name: &str) -> Result<String, ClusterError> {
+        let object = format!("Namespace/{name}");
+        let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(self.client.clone());
+        let ns = api.get(name).await.map_err(|e| api_error(object.clone(), e))?;
+        ns.metadata.uid.filter(|u| !u.is_empty()).ok_or(ClusterError::NoUid { object })
+    }
 }
 
 /// An in-memory cluster for unit tests: sets, runners and pods by name, every patch recorded,
@@ -253,6 +270,12 @@ struct MemState {
     conflicts: std::collections::BTreeMap<String, usize>,
     patches: Vec<(String, serde_json::Value)>,
     rv: u64,
+    /// `kube-system`'s UID (None: the namespace is not readable).
+    uid: Option<String>,
+    /// Every request fails with this transport error.
+    down: Option<String>,
+    /// How many times the namespace UID was read.
+    uid_reads: usize,
 }
 
 #[cfg(test)]
@@ -312,6 +335,21 @@ impl MemCluster {
     /// Every patch sent, in order: (set, patch).
     pub fn patches(&self) -> Vec<(String, serde_json::Value)> {
         self.with(|s| s.patches.clone())
+    }
+
+    /// `kube-system` has this UID.
+    pub fn set_uid(&self, uid: &str) {
+        self.with(|s| s.uid = Some(uid.to_string()));
+    }
+
+    /// Every namespace read fails as if the API server were unreachable.
+    pub fn set_down(&self, why: &str) {
+        self.with(|s| s.down = Some(why.to_string()));
+    }
+
+    /// How many times a namespace UID was read.
+    pub fn uid_reads(&self) -> usize {
+        self.with(|s| s.uid_reads)
     }
 
     /// The set's drain annotation, if any.
@@ -386,6 +424,22 @@ impl Cluster for MemCluster {
     async fn pod_scale_set(&self, _ns: &str, pod: &str) -> Result<Option<Option<String>>, ClusterError> {
         Ok(self.with(|s| s.pods.get(pod).cloned()))
     }
+
+    async fn namespace_uid(&self, name: &str) -> Result<String, ClusterError> {
+        let object = format!("Namespace/{name}");
+        self.with(|s| {
+            s.uid_reads += 1;
+            if let Some(why) = &s.down {
+                return Err(ClusterError::Transport { object: object.clone(), detail: why.clone() });
+            }
+            s.uid.clone().ok_or(ClusterError::Status {
+                object,
+                code: 403,
+                reason: "Forbidden".into(),
+                message: "namespaces is forbidden".into(),
+            })
+        })
+    }
 }
 
 #[cfg(test)]
@@ -404,5 +458,9 @@ impl<T: Cluster + Send + Sync> Cluster for std::sync::Arc<T> {
 
     async fn pod_scale_set(&self, ns: &str, pod: &str) -> Result<Option<Option<String>>, ClusterError> {
         (**self).pod_scale_set(ns, pod).await
+    }
+
+    async fn namespace_uid(&self, name: &str) -> Result<String, ClusterError> {
+        (**self).namespace_uid(name).await
     }
 }

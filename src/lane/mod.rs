@@ -213,6 +213,10 @@ pub async fn run<W: World>(s: &Session<W>, verb: Verb, args: &LaneArgs) -> anyho
         status.require(env, &format!("gf lane {}", verb.name()))?.to_string()
     };
     let cluster = s.world.cluster(&s.kubeconfig, &context).await?;
+    if verb != Verb::Status {
+        // Nothing is written to a cluster that is not the environment's.
+        crate::context::verify_identity(&cluster, &s.environment, env, &context).await?;
+    }
     let opts = LaneOptions::of(&s.vars, ui::stderr_is_tty() && !args.json);
     let head = json!({
         "stack": stack.name, "lane": lane.name, "env": env, "context": context,
@@ -363,6 +367,7 @@ async fn guarded_drain<C: Cluster>(
 }
 
 /// Drain the stack's lane, run `apply`, and restore — also when `apply` fails or on a signal.
+/// Nothing is drained when the cluster is not the environment's `cluster_uid`.
 /// Returns `apply`'s result (or the drain/restore error). A stack without a lane just runs `apply`.
 /// `first_install`: the plan being applied was made against an absent state (its metadata's
 /// `state.exists` is false), so drain sets that do not exist yet are skipped, not refused.
@@ -380,6 +385,7 @@ where
     let status = ContextStatus::of(&s.environment, &s.vars);
     let context = status.require(&s.env, &format!("gf apply {}", stack.name))?;
     let cluster = s.world.cluster(&s.kubeconfig, context).await?;
+    crate::context::verify_identity(&cluster, &s.environment, &s.env, context).await?;
     let opts = LaneOptions { allow_missing: first_install, ..LaneOptions::of(&s.vars, ui::stderr_is_tty()) };
     with_drained_on(&cluster, lane, &opts, timeout, apply).await
 }

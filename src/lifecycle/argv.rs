@@ -84,6 +84,17 @@ pub struct ExtraArgs {
 }
 
 impl ExtraArgs {
+    /// What these arguments set for the inputs check: `-var` names and `-var-file` paths.
+    pub fn cli_inputs(&self) -> crate::inputs::CliInputs {
+        let vars = self
+            .args
+            .iter()
+            .filter_map(|a| a.strip_prefix("-var="))
+            .map(|kv| kv.split_once('=').map_or(kv, |(k, _)| k).trim().to_string())
+            .collect();
+        crate::inputs::CliInputs { vars, var_files: self.var_files.clone() }
+    }
+
     /// Check `given` (what followed `--`) against the allowlist for `op`.
     pub fn parse(op: Op, given: &[String]) -> Result<Self, ArgError> {
         let mut out = Self::default();
@@ -152,6 +163,9 @@ pub struct Paths {
     pub plan_file: PathBuf,
     /// Where `plan -out` writes before gf records it (unique per run).
     pub plan_out: PathBuf,
+    /// The environment's var file (`<env>.tfvars`, relative to the stack folder) when it exists:
+    /// passed to plan and destroy (a saved plan already holds its values).
+    pub var_file: Option<PathBuf>,
 }
 
 /// `init -reconfigure -input=false -backend-config=<file>` (+ extra args for `gf init`).
@@ -171,9 +185,13 @@ pub fn init(paths: &Paths, op: Op, extra: &ExtraArgs) -> Vec<OsString> {
     a
 }
 
-/// The command itself (none for `init`).
-pub fn main(op: Op, paths: &Paths, extra: &ExtraArgs, destroy_plan: bool, json: bool) -> Option<Vec<OsString>> {
-    let extra = extra.args.iter().map(OsString::from);
+/// The command itself (none for `init`). The environment's var file comes before the extra
+/// arguments, so a `-- -var`/`-var-file` given by hand overrides it, as tofu orders them.
+/// `output` always asks for JSON: gf masks sensitive outputs itself.
+pub fn main(op: Op, paths: &Paths, extra: &ExtraArgs, destroy_plan: bool) -> Option<Vec<OsString>> {
+    let given: Vec<OsString> = extra.args.iter().map(OsString::from).collect();
+    let var_file = paths.var_file.iter().map(|p| os(format!("-var-file={}", p.display())));
+    let extra = var_file.chain(given.iter().cloned());
     Some(match op {
         Op::Init => return None,
         Op::Plan => {
@@ -186,8 +204,9 @@ pub fn main(op: Op, paths: &Paths, extra: &ExtraArgs, destroy_plan: bool, json: 
             a
         }
         Op::Apply => {
+            // tofu refuses `-var-file` with a saved plan: the plan holds the values.
             let mut a: Vec<OsString> = vec!["apply".into(), "-input=false".into(), "-json".into()];
-            a.extend(extra);
+            a.extend(given);
             a.push(paths.plan_file.clone().into_os_string());
             a
         }
@@ -197,15 +216,7 @@ pub fn main(op: Op, paths: &Paths, extra: &ExtraArgs, destroy_plan: bool, json: 
             a.extend(extra);
             a
         }
-        Op::Output => {
-            let mut a: Vec<OsString> = vec!["output".into()];
-            if json {
-                a.push("-json".into());
-            } else if paths.no_color {
-                a.push("-no-color".into());
-            }
-            a
-        }
+        Op::Output => vec!["output".into(), "-json".into()],
         Op::Show => vec!["show".into(), "-json".into(), paths.plan_file.clone().into_os_string()],
     })
 }
@@ -236,6 +247,11 @@ mod tests {
         .unwrap();
         assert_eq!(e.args, ["-var=a=1", "-var=b=2", "-var-file=x.tfvars", "-target=t.x", "-refresh=false"]);
         assert_eq!(e.var_files, [PathBuf::from("x.tfvars")]);
+        let cli = e.cli_inputs();
+        assert_eq!(
+            (cli.vars, cli.var_files),
+            (vec!["a".to_string(), "b".to_string()], vec![PathBuf::from("x.tfvars")])
+        );
         assert_eq!(ExtraArgs::parse(Op::Init, &args(&["-upgrade"])).unwrap().args, ["-upgrade"]);
     }
 
@@ -281,19 +297,35 @@ mod tests {
             backend_file: "/r/.gf/dev/a/a.dev.s3.tfbackend".into(),
             plan_file: "/r/.gf/dev/a/plan.tfplan".into(),
             plan_out: "/r/.gf/dev/a/plan.tfplan.new-1".into(),
+            var_file: Some("dev.tfvars".into()),
         };
         let e = ExtraArgs::parse(Op::Plan, &args(&["-var=x=1"])).unwrap();
-        let plan = main(Op::Plan, &p, &e, true, false).unwrap();
+        let plan = main(Op::Plan, &p, &e, true).unwrap();
         assert_eq!(
             plan,
-            ["plan", "-input=false", "-json", "-destroy", "-out=/r/.gf/dev/a/plan.tfplan.new-1", "-var=x=1"]
+            [
+                "plan",
+                "-input=false",
+                "-json",
+                "-destroy",
+                "-out=/r/.gf/dev/a/plan.tfplan.new-1",
+                "-var-file=dev.tfvars",
+                "-var=x=1"
+            ]
         );
-        let apply = main(Op::Apply, &p, &ExtraArgs::default(), false, false).unwrap();
-        assert_eq!(apply.last().unwrap(), "/r/.gf/dev/a/plan.tfplan");
+        let destroy = main(Op::Destroy, &p, &e, false).unwrap();
+        assert_eq!(destroy[4..], ["-var-file=dev.tfvars", "-var=x=1"]);
+        let apply = main(Op::Apply, &p, &ExtraArgs::default(), false).unwrap();
+        assert_eq!(
+            apply,
+            ["apply", "-input=false", "-json", "/r/.gf/dev/a/plan.tfplan"],
+            "no var file with a saved plan"
+        );
+        assert_eq!(main(Op::Output, &p, &e, false).unwrap(), ["output", "-json"]);
         assert_eq!(init(&p, Op::Plan, &e)[3], "-backend-config=/r/.gf/dev/a/a.dev.s3.tfbackend");
         assert_eq!(init(&p, Op::Plan, &e).len(), 4, "extra args go to init only for `gf init`");
         let piped = Paths { no_color: true, ..p };
         assert_eq!(init(&piped, Op::Plan, &e)[4], "-no-color");
-        assert_eq!(main(Op::Output, &piped, &e, false, false).unwrap(), ["output", "-no-color"]);
+        assert_eq!(main(Op::Output, &piped, &e, false).unwrap(), ["output", "-json"], "gf renders outputs itself");
     }
 }

@@ -17,6 +17,7 @@ use super::{Op, Options};
 use crate::backend::{self, Backend, S3Location};
 use crate::context::ContextStatus;
 use crate::contract::{ApplyMode, Stack};
+use crate::inputs::{self, StackInputs};
 use crate::session::{Session, World};
 use crate::{exit, tofu, ui};
 
@@ -35,6 +36,8 @@ struct DryStack {
     apply: ApplyMode,
     backend_file: String,
     backend_store_path: Option<String>,
+    /// The var file and each required variable's source (never a value).
+    inputs: StackInputs,
     gates: Vec<Decision>,
     commands: Vec<Cmd>,
 }
@@ -117,7 +120,15 @@ pub(super) async fn run<W: World>(s: &Session<W>, o: &Options, stacks: &[&Stack]
             problem: s3_problem,
             region: s.vars.get(backend::ENV_REGION).unwrap_or_else(|| s.contract.backend.region.clone()),
         },
-        child_env: vec!["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "TF_DATA_DIR", "TF_IN_AUTOMATION", "TF_INPUT"],
+        child_env: vec![
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "TF_DATA_DIR",
+            "TF_IN_AUTOMATION",
+            "TF_INPUT",
+            if s.kubeconfig.len() > 1 { "KUBE_CONFIG_PATHS" } else { "KUBE_CONFIG_PATH" },
+            "KUBE_CTX",
+        ],
         missing: missing(&run_gates),
         gates: run_gates,
         stacks: out_stacks,
@@ -165,18 +176,28 @@ fn dry_stack<W: World>(
         let b = Backend { stack: stack.name.clone(), env: s.env.clone(), location: loc.clone(), key: key.clone() };
         crate::nix::text_store_path(&file_name, b.to_tfbackend().as_bytes())
     });
+    let inputs = rcx
+        .facts
+        .inputs
+        .get(&stack.name)
+        .cloned()
+        .unwrap_or_else(|| inputs::resolve(root, stack, &s.env, &s.vars, &rcx.facts.extra.cli_inputs()));
     let paths = Paths {
         no_color: !crate::ui::output_color(),
         backend_file: work.backend_file(&file_name),
         plan_file: work.plan_file(),
         plan_out: work::unique_sibling(&work.plan_file()),
+        var_file: (matches!(o.op, Op::Plan | Op::Destroy) && inputs.var_file_present)
+            .then(|| inputs::var_file_name(&s.env).into()),
     };
     let destroy_plan = o.destroy_plan
         || (o.op == Op::Apply
             && work::read_json::<work::PlanMeta>(&work.plan_meta()).ok().flatten().is_some_and(|m| m.destroy));
     let extra = &rcx.facts.extra;
+    let sensitive = inputs::sensitive_names(root, stack);
     let render = |a: Vec<std::ffi::OsString>| {
-        std::iter::once(bin.to_string()).chain(a.iter().map(|x| x.to_string_lossy().into_owned())).collect()
+        let args: Vec<String> = a.iter().map(|x| x.to_string_lossy().into_owned()).collect();
+        std::iter::once(bin.to_string()).chain(inputs::mask_var_args(&args, &sensitive)).collect()
     };
     let cwd = argv::rel(root, &stack.dir);
     let mut commands = vec![Cmd {
@@ -185,7 +206,7 @@ fn dry_stack<W: World>(
         when: (o.op != Op::Init)
             .then(|| "only when not yet initialized against this backend and tofu (recorded digest)".into()),
     }];
-    if let Some(a) = argv::main(o.op, &paths, extra, destroy_plan, o.json) {
+    if let Some(a) = argv::main(o.op, &paths, extra, destroy_plan) {
         commands.push(Cmd {
             argv: render(a),
             cwd,
@@ -199,6 +220,7 @@ fn dry_stack<W: World>(
         apply: stack.apply,
         backend_file: argv::rel(root, &paths.backend_file),
         backend_store_path: store_path,
+        inputs,
         gates,
         commands,
     }
@@ -245,6 +267,7 @@ fn human(r: &DryRun) -> String {
                 .as_deref()
                 .unwrap_or("not computable: `TOFU_BACKEND_S3_ENDPOINT` and `TOFU_BACKEND_S3_BUCKET` are needed")
         );
+        input_lines(&mut s, &st.inputs);
         let _ = writeln!(s, "   gates:");
         gate_lines(&mut s, &st.gates);
         let _ = writeln!(s, "   commands (in `{}`):", st.commands.first().map_or("", |c| c.cwd.as_str()));
@@ -277,6 +300,24 @@ fn human(r: &DryRun) -> String {
         let _ = writeln!(s, "missing to run for real: {}", r.missing.join("; "));
     }
     s
+}
+
+fn input_lines(s: &mut String, i: &StackInputs) {
+    use std::fmt::Write as _;
+    let _ = writeln!(s, "   var file:     {} ({})", i.var_file, if i.var_file_present { "present" } else { "absent" });
+    if i.required.is_empty() {
+        let _ = writeln!(s, "   inputs:       no required variables");
+        return;
+    }
+    let _ = writeln!(s, "   inputs (required variables, never their values):");
+    let w = i.required.iter().map(|v| v.name.len()).max().unwrap_or(0);
+    for v in &i.required {
+        let fix = v.fix.as_deref().map(|f| format!(": {f}")).unwrap_or_default();
+        let _ = writeln!(s, "     {:<w$}  {}{fix}", v.name, v.source);
+    }
+    for p in &i.problems {
+        let _ = writeln!(s, "     problem: {p}");
+    }
 }
 
 fn gate_lines(s: &mut String, gates: &[Decision]) {

@@ -2,6 +2,7 @@
 //! difference between the two modes is what a gate may *do*: the real run takes the local lock,
 //! adopts an `errored.tfstate`, prompts for a destroy and warns; the dry run only looks.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::IsTerminal as _;
 
 use super::argv::ExtraArgs;
@@ -12,6 +13,7 @@ use super::{Op, Options};
 use crate::backend::Backend;
 use crate::context::ContextStatus;
 use crate::contract::{ApplyMode, Severity, Stack};
+use crate::inputs::{self, StackInputs};
 use crate::s3state::{self, S3Settings, StateFacts};
 use crate::session::{Session, World};
 use crate::tofu::{self, Tofu};
@@ -34,6 +36,12 @@ pub struct RunFacts {
     pub tofu: Option<Tofu>,
     /// The S3 settings.
     pub settings: Option<S3Settings>,
+    /// Each selected stack's inputs (plan, destroy), by stack name.
+    pub inputs: BTreeMap<String, StackInputs>,
+    /// The selected stacks that use the kubernetes or helm provider, with which.
+    pub cluster_stacks: Vec<(String, BTreeSet<&'static str>)>,
+    /// The `context` gate passed.
+    pub context_ok: bool,
 }
 
 /// One run: the session, the options, the selection.
@@ -79,7 +87,9 @@ impl<'a, W: World> RunCx<'a, W> {
                     let v = if extra.args.is_empty() {
                         Verdict::pass("no extra tofu arguments")
                     } else {
-                        Verdict::pass(format!("allowed: {}", extra.args.join(" ")))
+                        let sensitive =
+                            self.stacks.iter().flat_map(|st| inputs::sensitive_names(s.root(), st)).collect();
+                        Verdict::pass(format!("allowed: {}", inputs::mask_var_args(&extra.args, &sensitive).join(" ")))
                     };
                     self.facts.extra = extra;
                     v
@@ -100,6 +110,7 @@ impl<'a, W: World> RunCx<'a, W> {
                     Verdict::refuse(gate, format!("the stacks' sources fail `gf check`:\n  {}", errors.join("\n  ")))
                 }
             }
+            Gate::Inputs => self.inputs(),
             Gate::Context => self.context(),
             Gate::OperatorInCi => self.operator_in_ci(),
             Gate::Tofu => self.tofu().await,
@@ -114,25 +125,9 @@ impl<'a, W: World> RunCx<'a, W> {
                 }
                 Err(e) => Verdict::refuse(gate, e.to_string()),
             },
+            Gate::ClusterIdentity => self.cluster_identity().await,
             _ => Verdict::skip("not a run gate"),
         }
-    }
-
-    fn context(&self) -> Verdict {
-        let status = ContextStatus::of(&self.s.environment, &self.s.vars);
-        if status.matches {
-            return Verdict::pass(format!("`KUBE_CONTEXT` is `{}`", status.expected));
-        }
-        if self.o.op.needs_context() {
-            return Verdict::refuse(
-                Gate::Context,
-                format!("{}; refusing `gf {}`", status.problem(&self.s.env), self.o.op.name()),
-            );
-        }
-        if self.mode == Mode::Real {
-            status.report(&self.s.env, &format!("gf {}", self.o.op.name()));
-        }
-        Verdict::skip(format!("`gf {}` changes nothing: a context mismatch is only reported", self.o.op.name()))
     }
 
     fn operator_in_ci(&self) -> Verdict {
@@ -541,14 +536,22 @@ pub fn check_plan(
         ));
     }
     for vf in &meta.var_files {
-        let path = stack_dir.join(&vf.path);
-        let now = work::file_digest(&path).unwrap_or_else(|_| "missing".into());
-        if now != vf.sha256 {
-            return Err(format!("var file `{}` changed since the plan", vf.path.display()));
+        let now = work::var_file_digest(&stack_dir.join(&vf.path)).map_err(|e| e.to_string())?;
+        if now == vf.sha256 {
+            continue;
         }
+        let shown = vf.path.display();
+        return Err(match (vf.sha256.as_str(), now.as_str()) {
+            (work::ABSENT, _) => {
+                format!("var file `{shown}` of `{stack}` exists now but did not when the plan was made")
+            }
+            (_, work::ABSENT) => format!("var file `{shown}` of `{stack}` was removed since the plan"),
+            _ => format!("var file `{shown}` of `{stack}` changed since the plan"),
+        });
     }
     Ok(())
 }
 
+mod cluster;
 #[cfg(test)]
 mod tests;

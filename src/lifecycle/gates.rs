@@ -19,7 +19,10 @@ pub enum Gate {
     TofuArgs,
     /// The selected stacks' sources pass `gf check`'s source rules.
     Sources,
-    /// `KUBE_CONTEXT` is the environment's context.
+    /// Every required variable has a source (`<env>.tfvars`, or `TF_VAR_<name>` if sensitive).
+    Inputs,
+    /// `KUBE_CONTEXT` is the environment's context, and the kubeconfig defines it for stacks
+    /// that use the kubernetes or helm provider.
     Context,
     /// No `apply: operator` stack is applied or destroyed from CI.
     OperatorInCi,
@@ -27,6 +30,8 @@ pub enum Gate {
     Tofu,
     /// The S3 endpoint, bucket and credentials are set.
     Credentials,
+    /// The cluster behind the context is the environment's `cluster_uid`.
+    ClusterIdentity,
     /// No other gf run in this checkout holds the stack.
     LocalLock,
     /// No `errored.tfstate` is waiting to be pushed.
@@ -55,13 +60,15 @@ pub enum Scope {
 }
 
 /// The pipeline, in the order both runs evaluate it.
-pub const PIPELINE: [Gate; 14] = [
+pub const PIPELINE: [Gate; 16] = [
     Gate::TofuArgs,
     Gate::Sources,
+    Gate::Inputs,
     Gate::Context,
     Gate::OperatorInCi,
     Gate::Tofu,
     Gate::Credentials,
+    Gate::ClusterIdentity,
     Gate::LocalLock,
     Gate::ErroredState,
     Gate::NoPlan,
@@ -78,10 +85,12 @@ impl Gate {
         match self {
             Self::TofuArgs => "tofu-args",
             Self::Sources => "sources",
+            Self::Inputs => "inputs",
             Self::Context => "context",
             Self::OperatorInCi => "operator-in-ci",
             Self::Tofu => "tofu",
             Self::Credentials => "credentials",
+            Self::ClusterIdentity => crate::context::IDENTITY_GATE,
             Self::LocalLock => "local-lock",
             Self::ErroredState => "errored-state",
             Self::NoPlan => "no-plan",
@@ -96,9 +105,14 @@ impl Gate {
     /// Whole run or per stack.
     pub fn scope(self) -> Scope {
         match self {
-            Self::TofuArgs | Self::Sources | Self::Context | Self::OperatorInCi | Self::Tofu | Self::Credentials => {
-                Scope::Run
-            }
+            Self::TofuArgs
+            | Self::Sources
+            | Self::Inputs
+            | Self::Context
+            | Self::OperatorInCi
+            | Self::Tofu
+            | Self::Credentials
+            | Self::ClusterIdentity => Scope::Run,
             _ => Scope::Stack,
         }
     }
@@ -107,7 +121,9 @@ impl Gate {
     /// arguments, sources, a missing binary or variable, another local run).
     pub fn exit_code(self) -> u8 {
         match self {
-            Self::TofuArgs | Self::Sources | Self::Tofu | Self::Credentials | Self::LocalLock => exit::ERROR,
+            Self::TofuArgs | Self::Sources | Self::Inputs | Self::Tofu | Self::Credentials | Self::LocalLock => {
+                exit::ERROR
+            }
             _ => exit::REFUSED,
         }
     }
@@ -119,6 +135,10 @@ impl Gate {
         match self {
             Self::TofuArgs | Self::Sources | Self::Context | Self::Tofu | Self::Credentials | Self::StateKey => true,
             Self::OperatorInCi => matches!(op, Op::Apply | Op::Destroy),
+            // A saved plan already holds its inputs (tofu takes none with it).
+            Self::Inputs => matches!(op, Op::Plan | Op::Destroy),
+            // Which stacks reach the cluster is decided by the verdict (it reads their sources).
+            Self::ClusterIdentity => op.needs_context(),
             Self::LocalLock => mutating,
             Self::ErroredState => matches!(op, Op::Plan | Op::Apply | Op::Destroy),
             Self::NoPlan => matches!(op, Op::Apply | Op::Show),
@@ -255,6 +275,8 @@ mod tests {
         let pos = |g| PIPELINE.iter().position(|x| *x == g).unwrap();
         assert!(pos(Gate::Credentials) < pos(Gate::StateKey) && pos(Gate::StateKey) < pos(Gate::StalePlan));
         assert!(pos(Gate::LocalLock) < pos(Gate::ErroredState), "errored state is adopted under the lock");
+        assert!(pos(Gate::Sources) < pos(Gate::Inputs), "inputs are read from sources that parse");
+        assert!(pos(Gate::Context) < pos(Gate::ClusterIdentity), "the identity is read through the checked context");
     }
 
     #[test]
@@ -272,5 +294,8 @@ mod tests {
         assert_eq!(Gate::OperatorInCi.exit_code(), 3);
         assert_eq!(Gate::Credentials.exit_code(), 1);
         assert_eq!(Gate::TofuArgs.exit_code(), 1);
+        assert_eq!(Gate::Inputs.exit_code(), 1);
+        assert_eq!(Gate::ClusterIdentity.exit_code(), 3);
+        assert_eq!(Gate::ClusterIdentity.name(), "cluster-identity");
     }
 }

@@ -1,8 +1,8 @@
 //! The stack lifecycle: `init`, `plan`, `apply`, `destroy`, `output`, behind one gate pipeline
 //! ([`gates`]) that the real run enforces and `--dry-run` prints.
 //!
-//! A run: the run gates over the whole selection (extra arguments, sources, context, operator in
-//! CI, tofu, credentials), then per stack its gates (local lock, errored state, saved plan, cache,
+//! A run: the run gates over the whole selection (extra arguments, sources, inputs, context,
+//! operator in CI, tofu, credentials, cluster identity), then per stack its gates (local lock, errored state, saved plan, cache,
 //! state key, stale plan, destroy confirmation, lane) and its tofu commands. Everything gf writes
 //! goes to `.gf/<env>/<stack>/` (see [`work`]).
 
@@ -111,6 +111,8 @@ pub struct Options {
     pub lock_wait: Duration,
     /// What followed `--` (checked by the `tofu-args` gate).
     pub tofu_args: Vec<String>,
+    /// `output --show-sensitive`: print values tofu marks sensitive.
+    pub show_sensitive: bool,
 }
 
 /// Errors of the lifecycle that are not gate refusals.
@@ -143,10 +145,51 @@ pub enum LifecycleError {
     Internal(String),
 }
 
+/// The cluster tofu's kubernetes and helm providers reach: the kubeconfig gf resolved and the
+/// environment's context.
+#[derive(Debug, Clone)]
+pub struct ClusterChoice<'a> {
+    /// The kubeconfig files (the session's: `KUBECONFIG`, else `~/.kube/config`).
+    pub kubeconfig: &'a [std::path::PathBuf],
+    /// The environment's `kube_context`.
+    pub context: &'a str,
+}
+
+impl ClusterChoice<'_> {
+    /// `KUBE_CONFIG_PATH` (one file) or `KUBE_CONFIG_PATHS` (several, `:`-separated), absolute
+    /// (tofu runs in the stack folder), the files that exist (as kubectl skips the others), and
+    /// `KUBE_CTX`.
+    pub fn vars(&self) -> Vec<(OsString, OsString)> {
+        let existing: Vec<&std::path::PathBuf> = self.kubeconfig.iter().filter(|p| p.is_file()).collect();
+        let files: Vec<std::path::PathBuf> =
+            if existing.is_empty() { self.kubeconfig.iter().collect() } else { existing }
+                .into_iter()
+                .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
+                .collect();
+        let mut out: Vec<(OsString, OsString)> = Vec::new();
+        match files.as_slice() {
+            [] => {}
+            [one] => out.push(("KUBE_CONFIG_PATH".into(), one.clone().into_os_string())),
+            many => {
+                let joined = std::env::join_paths(many).unwrap_or_else(|_| many[0].clone().into_os_string());
+                out.push(("KUBE_CONFIG_PATHS".into(), joined));
+            }
+        }
+        out.push(("KUBE_CTX".into(), self.context.into()));
+        out
+    }
+}
+
 /// The child's environment: gf's own, without `TF_HTTP_*`, gf's S3 variables, other AWS
-/// credentials and the Attic token (tofu needs none of it), plus the S3 credentials as
-/// `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`.
-pub fn child_env(vars: &Vars, settings: &S3Settings, data_dir: &Path) -> Vec<(OsString, OsString)> {
+/// credentials, the Attic token (tofu needs none of it) and every `KUBE_*` variable (the
+/// providers would read `KUBE_HOST`, `KUBE_TOKEN`, `KUBE_CTX`, … as cluster settings); plus the
+/// S3 credentials as `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY` and the cluster gf chose.
+pub fn child_env(
+    vars: &Vars,
+    settings: &S3Settings,
+    data_dir: &Path,
+    cluster: &ClusterChoice<'_>,
+) -> Vec<(OsString, OsString)> {
     const DROP: &[&str] = &[
         backend::ENV_ACCESS_KEY,
         backend::ENV_SECRET_KEY,
@@ -165,7 +208,10 @@ pub fn child_env(vars: &Vars, settings: &S3Settings, data_dir: &Path) -> Vec<(Os
         .iter()
         .filter(|(k, _)| {
             let k = k.to_string_lossy();
-            !k.starts_with("TF_HTTP_") && !k.starts_with("TF_CLI_ARGS_") && !DROP.contains(&k.as_ref())
+            !k.starts_with("TF_HTTP_")
+                && !k.starts_with("TF_CLI_ARGS_")
+                && !k.starts_with("KUBE_")
+                && !DROP.contains(&k.as_ref())
         })
         .map(|(k, v)| (k.to_os_string(), v.to_os_string()))
         .collect();
@@ -177,6 +223,7 @@ pub fn child_env(vars: &Vars, settings: &S3Settings, data_dir: &Path) -> Vec<(Os
     // No upgrade check calling out to checkpoint-api.hashicorp.com from a deploy.
     add("CHECKPOINT_DISABLE", "1");
     env.push(("TF_DATA_DIR".into(), data_dir.as_os_str().to_os_string()));
+    env.extend(cluster.vars());
     env
 }
 
@@ -250,6 +297,17 @@ pub async fn run<W: World>(s: &Session<W>, o: &Options) -> anyhow::Result<u8> {
     }
     for st in &stacks {
         st.state_key(&s.env)?;
+    }
+    // A sensitive input's value is never printed, even when tofu or a provisioner echoes it;
+    // `output --show-sensitive` is the one explicit request to see such values.
+    if !(o.op == Op::Output && o.show_sensitive) {
+        for st in &stacks {
+            for name in crate::inputs::sensitive_names(s.root(), st) {
+                if let Some(v) = s.vars.get(&crate::inputs::env_var(&name)) {
+                    ui::add_secret(&v);
+                }
+            }
+        }
     }
     if o.dry_run {
         return dryrun::run(s, o, &stacks).await;
@@ -510,8 +568,13 @@ mod tests {
             ("AWS_SECRET_ACCESS_KEY", "other"),
             ("GF_ATTIC_TOKEN", "jwt"),
             ("TF_CLI_ARGS_plan", "-lock=false"),
+            ("KUBE_HOST", "https://elsewhere:6443"),
+            ("KUBE_CTX", "elsewhere"),
+            ("KUBE_CONFIG_PATH", "/other/kubeconfig"),
+            ("KUBE_CONTEXT", "honey"),
         ]);
-        let env = child_env(&vars, &settings(), Path::new("/d"));
+        let one = [std::path::PathBuf::from("/k/config")];
+        let env = child_env(&vars, &settings(), Path::new("/d"), &ClusterChoice { kubeconfig: &one, context: "honey" });
         let get = |k: &str| {
             env.iter().filter(|(n, _)| n == k).map(|(_, v)| v.to_string_lossy().into_owned()).collect::<Vec<_>>()
         };
@@ -523,5 +586,24 @@ mod tests {
         assert!(get("TF_CLI_ARGS_plan").is_empty(), "TF_CLI_ARGS_* would get around the allowlist");
         assert_eq!(get("PATH"), ["/bin"]);
         assert_eq!(get("TF_DATA_DIR"), ["/d"]);
+        assert!(get("KUBE_HOST").is_empty() && get("KUBE_CONTEXT").is_empty(), "gf alone chooses the cluster");
+        assert_eq!(get("KUBE_CTX"), ["honey"]);
+        assert_eq!(get("KUBE_CONFIG_PATH"), ["/k/config"]);
+        assert!(get("KUBE_CONFIG_PATHS").is_empty());
+    }
+
+    #[test]
+    fn several_kubeconfig_files_become_kube_config_paths_of_those_that_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::write(&a, "").unwrap();
+        std::fs::write(&b, "").unwrap();
+        let files = [a.clone(), dir.path().join("missing"), b.clone()];
+        let v = ClusterChoice { kubeconfig: &files, context: "honey" }.vars();
+        let want = format!("{}:{}", a.display(), b.display());
+        assert_eq!(v[0], (OsString::from("KUBE_CONFIG_PATHS"), OsString::from(want)));
+        let rel = [std::path::PathBuf::from("relative/kubeconfig")];
+        let v = ClusterChoice { kubeconfig: &rel, context: "honey" }.vars();
+        assert!(std::path::Path::new(&v[0].1).is_absolute(), "{v:?}");
     }
 }

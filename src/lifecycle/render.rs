@@ -157,9 +157,62 @@ impl Render {
     }
 }
 
+/// `tofu output -json` with every output tofu marks sensitive reduced to `"value": null` (its
+/// `sensitive` and `type` stay), unless `show` (`--show-sensitive`).
+pub fn mask_outputs(mut outputs: Value, show: bool) -> Value {
+    if show {
+        return outputs;
+    }
+    if let Some(all) = outputs.as_object_mut() {
+        for o in all.values_mut() {
+            if o["sensitive"] == Value::Bool(true)
+                && let Some(fields) = o.as_object_mut()
+            {
+                fields.insert("value".into(), Value::Null);
+            }
+        }
+    }
+    outputs
+}
+
+/// `name = value` lines (names sorted as tofu prints them): strings quoted, other values as JSON,
+/// `(sensitive)` for a masked one.
+pub fn output_lines(outputs: &Value) -> Vec<String> {
+    let Some(all) = outputs.as_object() else { return Vec::new() };
+    let mut names: Vec<&String> = all.keys().collect();
+    names.sort();
+    names
+        .into_iter()
+        .map(|name| {
+            let o = &all[name];
+            let value = if o["sensitive"] == Value::Bool(true) && o["value"].is_null() {
+                "(sensitive)".to_string()
+            } else {
+                o["value"].to_string()
+            };
+            format!("{name} = {value}")
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sensitive_outputs_are_masked_unless_asked_for() {
+        let v: Value = serde_json::from_str(
+            r#"{"token":{"sensitive":true,"type":"string","value":"s3cr3t"},"items":{"sensitive":false,"type":"number","value":3},"name":{"sensitive":false,"type":"string","value":"a"}}"#,
+        )
+        .unwrap();
+        let masked = mask_outputs(v.clone(), false);
+        assert_eq!(masked["token"], serde_json::json!({"sensitive": true, "type": "string", "value": null}));
+        assert_eq!(masked["items"]["value"], 3);
+        assert!(!masked.to_string().contains("s3cr3t"));
+        assert_eq!(output_lines(&masked), ["items = 3", "name = \"a\"", "token = (sensitive)"]);
+        let shown = mask_outputs(v, true);
+        assert_eq!(output_lines(&shown)[2], "token = \"s3cr3t\"");
+    }
 
     #[test]
     fn summary_comes_from_change_summary() {

@@ -7,7 +7,7 @@ use super::eval::{RunCx, StackCx, state_at};
 use super::out::Out;
 use super::render::{self, Render};
 use super::work::{self, InitRecord, PlanMeta, VarFile, Work};
-use super::{LifecycleError, Op, StackReport, Status, child_env};
+use super::{ClusterChoice, LifecycleError, Op, StackReport, Status, child_env};
 use crate::backend::Backend;
 use crate::contract::Stack;
 use crate::session::World;
@@ -74,7 +74,7 @@ pub(super) async fn show_plan<W: World>(
     let mut steps = Steps::new(rcx, stack, work, out)?;
     let _lock = if steps.initialized() { None } else { Some(steps.lock()?) };
     steps.init().await?;
-    let a = argv::main(Op::Show, &steps.paths, &rcx.facts.extra, false, true).unwrap_or_default();
+    let a = argv::main(Op::Show, &steps.paths, &rcx.facts.extra, false).unwrap_or_default();
     let bytes = steps.capture(a).await?;
     serde_json::from_slice(&bytes)
         .map_err(|e| LifecycleError::OutputJson { stack: stack.name.clone(), reason: e.to_string() }.into())
@@ -90,6 +90,8 @@ struct Steps<'r, 'a, W: World> {
     backend: Backend,
     env: Vec<(OsString, OsString)>,
     paths: Paths,
+    /// Plan and destroy: the var files tofu reads, hashed before it reads them.
+    var_files: Vec<VarFile>,
 }
 
 impl<'r, 'a, W: World> Steps<'r, 'a, W> {
@@ -101,14 +103,26 @@ impl<'r, 'a, W: World> Steps<'r, 'a, W> {
         };
         let backend = Backend::new(stack, &s.env, settings.location.clone())
             .map_err(|e| LifecycleError::Internal(e.to_string()))?;
+        // Hashed before tofu reads them: an edit during the plan makes the plan stale, never the
+        // other way round.
+        let var_files = if matches!(rcx.o.op, Op::Plan | Op::Destroy) {
+            std::iter::once(std::path::PathBuf::from(crate::inputs::var_file_name(&s.env)))
+                .chain(rcx.facts.extra.var_files.iter().cloned())
+                .map(|path| Ok(VarFile { sha256: work::var_file_digest(&stack.dir.join(&path))?, path }))
+                .collect::<Result<Vec<_>, work::WorkError>>()?
+        } else {
+            Vec::new()
+        };
         let paths = Paths {
             no_color: !crate::ui::output_color(),
             backend_file: work.backend_file(&backend.file_name()),
             plan_file: work.plan_file(),
             plan_out: work::unique_sibling(&work.plan_file()),
+            var_file: var_files.first().filter(|v| v.sha256 != work::ABSENT).map(|v| v.path.clone()),
         };
-        let env = child_env(&s.vars, settings, &work.data_dir());
-        Ok(Self { rcx, stack, work, out, tofu, backend, env, paths })
+        let cluster = ClusterChoice { kubeconfig: &s.kubeconfig, context: &s.environment.kube_context };
+        let env = child_env(&s.vars, settings, &work.data_dir(), &cluster);
+        Ok(Self { rcx, stack, work, out, tofu, backend, env, paths, var_files })
     }
 
     fn record(&self) -> InitRecord {
@@ -149,7 +163,7 @@ impl<'r, 'a, W: World> Steps<'r, 'a, W> {
         let o = self.rcx.o;
         report.initialized = Some(self.init().await?);
         let destroy_plan = meta.is_some_and(|m| m.destroy) || (o.op == Op::Plan && o.destroy_plan);
-        let Some(a) = argv::main(o.op, &self.paths, &self.rcx.facts.extra, destroy_plan, o.json) else {
+        let Some(a) = argv::main(o.op, &self.paths, &self.rcx.facts.extra, destroy_plan) else {
             return Ok(());
         };
         match o.op {
@@ -171,17 +185,12 @@ impl<'r, 'a, W: World> Steps<'r, 'a, W> {
         }
         let plan_digest = work::file_digest(&self.paths.plan_out)?;
         work::adopt_file(&self.paths.plan_out, &self.paths.plan_file)?;
-        let var_files = self
-            .rcx
-            .facts
-            .extra
-            .var_files
-            .iter()
-            .map(|p| {
-                let sha256 = work::file_digest(&self.stack.dir.join(p))?;
-                Ok(VarFile { path: p.clone(), sha256 })
-            })
-            .collect::<Result<Vec<_>, work::WorkError>>()?;
+        let env_vars = if let Some(i) = self.rcx.facts.inputs.get(&self.stack.name) {
+            i.env_vars.clone()
+        } else {
+            let cli = self.rcx.facts.extra.cli_inputs();
+            crate::inputs::resolve(s.root(), self.stack, &s.env, &s.vars, &cli).env_vars
+        };
         let facts_state = report.state.clone().unwrap_or(work::StateAtPlan {
             exists: false,
             serial: None,
@@ -202,7 +211,8 @@ impl<'r, 'a, W: World> Steps<'r, 'a, W> {
             changes: r.changes,
             destroy: o.destroy_plan,
             plan_digest,
-            var_files,
+            var_files: self.var_files.clone(),
+            env_vars,
         };
         work::write_private(&self.work.plan_meta(), &serde_json::to_vec_pretty(&meta)?)?;
         let changes = r.changes.unwrap_or_default();
@@ -274,24 +284,19 @@ impl<'r, 'a, W: World> Steps<'r, 'a, W> {
         }
     }
 
+    /// `tofu output -json`, with sensitive values masked unless `--show-sensitive`: as JSON
+    /// (`"value": null, "sensitive": true`) or as `name = value` lines (`(sensitive)`).
     async fn output(&mut self, a: Vec<OsString>, report: &mut StackReport) -> anyhow::Result<()> {
-        let inv = Invocation { args: a, cwd: self.stack.dir.clone(), env: self.env.clone() };
+        let text = self.capture(a).await?;
+        let v: serde_json::Value = serde_json::from_slice(&text)
+            .map_err(|e| LifecycleError::OutputJson { stack: self.stack.name.clone(), reason: e.to_string() })?;
+        let shown = render::mask_outputs(v, self.rcx.o.show_sensitive);
         if self.rcx.o.json {
-            let text = self.capture(inv.args).await?;
-            let v: serde_json::Value = serde_json::from_slice(&text)
-                .map_err(|e| LifecycleError::OutputJson { stack: self.stack.name.clone(), reason: e.to_string() })?;
-            report.outputs = Some(v);
+            report.outputs = Some(shown);
         } else {
-            let out = &mut *self.out;
-            self.tofu
-                .run(inv, |st, l| {
-                    let l = String::from_utf8_lossy(l);
-                    match st {
-                        Stream::Stdout => out.stdout(&l),
-                        Stream::Stderr => out.stderr(&l),
-                    }
-                })
-                .await?;
+            for line in render::output_lines(&shown) {
+                self.out.stdout(&line);
+            }
         }
         Ok(())
     }

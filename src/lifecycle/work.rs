@@ -212,6 +212,17 @@ pub fn file_digest(path: &Path) -> Result<String, WorkError> {
     Ok(crate::backend::hex(&Sha256::digest(&bytes)))
 }
 
+/// The digest a var file that does not exist is recorded with.
+pub const ABSENT: &str = "absent";
+
+/// SHA-256 (hex) of a var file, or [`ABSENT`] when there is none.
+pub fn var_file_digest(path: &Path) -> Result<String, WorkError> {
+    match file_digest(path) {
+        Err(WorkError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => Ok(ABSENT.into()),
+        other => other,
+    }
+}
+
 /// A unique name beside `path` for a file tofu writes before gf adopts it (`plan -out`).
 pub fn unique_sibling(path: &Path) -> PathBuf {
     static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -317,9 +328,13 @@ pub struct PlanMeta {
     /// SHA-256 of `plan.tfplan` as tofu wrote it: a swapped plan file is stale.
     #[serde(default)]
     pub plan_digest: String,
-    /// The var files the plan read (`-var-file`), with their SHA-256.
+    /// The var files the plan read — the environment's `<env>.tfvars` (recorded as [`ABSENT`] when
+    /// there was none) and every `-- -var-file` — with their SHA-256 taken before tofu ran.
     #[serde(default)]
     pub var_files: Vec<VarFile>,
+    /// The `TF_VAR_*` names (never values) set in gf's environment for the stack's variables.
+    #[serde(default)]
+    pub env_vars: Vec<String>,
 }
 
 /// A var file a plan read, and its digest then.
@@ -327,7 +342,7 @@ pub struct PlanMeta {
 pub struct VarFile {
     /// The path as passed to tofu (relative to the stack folder when relative).
     pub path: PathBuf,
-    /// SHA-256 of its bytes at plan time.
+    /// SHA-256 of its bytes at plan time ([`ABSENT`]: it did not exist).
     pub sha256: String,
 }
 

@@ -2,8 +2,9 @@
 //! reached by the real `gf` binary through kube-rs and a kubeconfig.
 //!
 //! It serves the REST paths kube-rs uses for namespaced `AutoscalingRunnerSet`s and
-//! `EphemeralRunner`s (GET, list with `labelSelector`, PATCH as merge patch or JSON patch) and
-//! GET of pods. Every write bumps a global resourceVersion; a PATCH carrying a stale
+//! `EphemeralRunner`s (GET, list with `labelSelector`, PATCH as merge patch or JSON patch), GET of
+//! pods, and GET of namespaces (`kube-system` carries the cluster's UID, its identity). Every write
+//! bumps a global resourceVersion; a PATCH carrying a stale
 //! `metadata.resourceVersion` gets a 409 Status; a one-shot conflict can be injected. Every state
 //! of every object is kept in a history, and every request in a log. A small simulated ARC
 //! controller deletes idle EphemeralRunners of sets whose `maxRunners` is 0; busy ones go once the
@@ -25,6 +26,8 @@ pub const NS: &str = "arc-runners";
 pub const CONTEXT: &str = "honey";
 /// The kubeconfig user's bearer token (every request must carry it).
 pub const TOKEN: &str = "fake-token-4b1d";
+/// The UID of the fake cluster's `kube-system` namespace (its identity).
+pub const UID: &str = "5d0c7e52-9a1b-4c3d-8e2f-6a7b8c9d0e1f";
 const GROUP: &str = "actions.github.com";
 const VERSION: &str = "v1alpha1";
 
@@ -71,6 +74,7 @@ fn kind_of(plural: &str) -> (&'static str, &'static str) {
     match plural {
         "autoscalingrunnersets" => ("AutoscalingRunnerSet", "actions.github.com/v1alpha1"),
         "ephemeralrunners" => ("EphemeralRunner", "actions.github.com/v1alpha1"),
+        "namespaces" => ("Namespace", "v1"),
         _ => ("Pod", "v1"),
     }
 }
@@ -85,7 +89,7 @@ fn status(code: u16, reason: &str, message: impl Into<String>) -> Response {
 }
 
 fn not_found(plural: &str, name: &str) -> Response {
-    let group = if plural == "pods" { String::new() } else { format!(".{GROUP}") };
+    let group = if matches!(plural, "pods" | "namespaces") { String::new() } else { format!(".{GROUP}") };
     status(404, "NotFound", format!("{plural}{group} \"{name}\" not found"))
 }
 
@@ -213,6 +217,7 @@ async fn handle(
             rest @ ..,
         ] => (*plural, *ns, rest.first().copied()),
         ["api", "v1", "namespaces", ns, "pods", name] => ("pods", *ns, Some(*name)),
+        ["api", "v1", "namespaces", name] => ("namespaces", "", Some(*name)),
         _ => {
             return status(404, "NotFound", format!("the server could not find the requested resource {}", uri.path()));
         }
@@ -240,7 +245,7 @@ async fn handle(
     let Some(current) = st.objects.get(&key).cloned() else { return not_found(plural, name) };
     match method {
         Method::GET => axum::Json(current).into_response(),
-        Method::PATCH if plural != "pods" => {
+        Method::PATCH if plural != "pods" && plural != "namespaces" => {
             let Ok(patch) = serde_json::from_slice::<Value>(&body) else {
                 return status(400, "BadRequest", "patch body is not JSON");
             };
@@ -315,6 +320,7 @@ impl FakeKube {
         let dir = tempfile::tempdir().unwrap();
         let fake = Self { rt: Some(rt), state, port, dir };
         std::fs::write(fake.kubeconfig(), fake.kubeconfig_yaml()).unwrap();
+        fake.set_uid(UID);
         fake
     }
 
@@ -353,6 +359,17 @@ impl FakeKube {
         v["metadata"]["name"] = json!(name);
         v["metadata"]["namespace"] = json!(ns);
         self.with(|st| st.write((plural.into(), ns.into(), name.into()), v));
+    }
+
+    /// The `kube-system` namespace has this UID (another cluster behind the same context name).
+    pub fn set_uid(&self, uid: &str) {
+        let v = json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": "kube-system", "uid": uid }, "spec": {}, "status": { "phase": "Active" } });
+        self.with(|st| st.write(("namespaces".into(), String::new(), "kube-system".into()), v));
+    }
+
+    /// How many times `kube-system` was read.
+    pub fn identity_reads(&self) -> usize {
+        self.requests().iter().filter(|r| r.starts_with("GET /api/v1/namespaces/kube-system")).count()
     }
 
     /// An AutoscalingRunnerSet with these caps (None: field absent).

@@ -11,6 +11,7 @@ mod fake_kube;
 mod gates;
 mod http_state;
 mod hygiene;
+mod inputs;
 mod lane;
 mod lifecycle;
 mod migrate;

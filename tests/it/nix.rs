@@ -1093,6 +1093,7 @@ const MIXED_BUT_TOOL_FREE: &[&str] = &[
     "hygiene::user_info_in_the_s3_endpoint_is_refused_on_every_path_and_never_shown",
     "hygiene::version_names_the_git_revision_gf_was_built_from",
     "hygiene::without_git_the_build_revision_falls_back_to_gf_git_rev_then_unknown",
+    "inputs::check_refuses_a_secret_in_the_committed_var_file_auto_loaded_var_files_and_cluster_settings",
     "lifecycle::a_stack_whose_sources_fail_check_is_refused_before_anything_runs",
     "nix::realise_reports_nix_failures_with_argv_and_stderr_and_a_path_mismatch_naming_both",
     "nix::without_nix_the_path_still_prints_and_realise_names_nix_bin",

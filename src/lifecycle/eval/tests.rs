@@ -32,6 +32,11 @@ fn repo() -> tempfile::TempDir {
         );
         w(&format!("stacks/{name}/main.tf"), "terraform {\n  backend \"s3\" {}\n}\n");
     }
+    // A kubeconfig defining the environment's context (the kube stacks' `context` gate reads it).
+    w(
+        "kubeconfig",
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: http://127.0.0.1:9\nusers:\n- name: u\n  user:\n    token: t\ncontexts:\n- name: honey\n  context:\n    cluster: c\n    user: u\ncurrent-context: honey\n",
+    );
     // A fake tofu answering `version -json`.
     let tofu = dir.path().join("bin/tofu");
     w("bin/tofu", "#!/bin/sh\necho '{\"terraform_version\":\"1.10.5\"}'\n");
@@ -52,6 +57,7 @@ fn session(dir: &Path, extra: &[(&str, &str)], world: FakeWorld) -> Session<Fake
     .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
     .collect();
     vars.insert("GF_TOFU".into(), tofu);
+    vars.insert("KUBECONFIG".into(), dir.join("kubeconfig").display().to_string());
     for (k, v) in extra {
         if v.is_empty() {
             vars.remove(*k);
@@ -62,6 +68,24 @@ fn session(dir: &Path, extra: &[(&str, &str)], world: FakeWorld) -> Session<Fake
     let contract = Contract::load(dir).unwrap();
     Session::new(contract, "dev", Vars::from_os(vars), world).unwrap()
 }
+
+/// A stack source needing the kubernetes provider.
+const KUBE_TF: &str =
+    "terraform {\n  required_providers {\n    kubernetes = { source = \"hashicorp/kubernetes\" }\n  }\n}\n";
+/// A kubeconfig whose only context is not the environment's.
+const OTHER_KUBECONFIG: &str = "apiVersion: v1\nkind: Config\nclusters: []\nusers: []\ncontexts:\n- name: kind-local\n  context:\n    cluster: c\n    user: u\n";
+const UID: &str = "3f2b9c1e-7a4d-4e8f-9b0a-1c2d3e4f5a6b";
+const OTHER_UID: &str = "00000000-0000-4000-8000-000000000000";
+const CONTRACT_WITH_UID: &str = r#"{"cluster":{"name":"honey","provider_shape":"on-prem","distribution":"RKE2","nodes":{},"access":"x"},
+    "environments":{"dev":{"kube_context":"honey","cluster_uid":"3f2b9c1e-7a4d-4e8f-9b0a-1c2d3e4f5a6b"}},
+    "backend":{"type":"s3","region":"us-east-1"},"attic":{"endpoint":"http://attic:8080","cache":"main","trusted_keys":[]}}"#;
+const ALPHA_WITH_LANE: &str = r#"{"name":"alpha","purpose":"p","namespaces":["alpha","arc-runners"],"optional_namespaces":[],"depends_on":[],
+    "state_keys":{"dev":"alpha/terraform.tfstate"},"apply":"automated","requires_cache":false,
+    "lane":{"name":"heavy-nix","drain":{"namespace":"arc-runners","scale_sets":["gf-nix"]}}}"#;
+/// The lane stack's scale sets: the drained one shared, the lane's own.
+const ALPHA_SCALE_SETS: &str = r#"[
+    {"name":"gf-nix","role":"shared","purpose":"t","container_mode":"none","min_runners":0,"max_runners":2,"cpu":"1","memory":"1Gi"},
+    {"name":"gf-heavy","role":"lane","purpose":"t","container_mode":"none","min_runners":0,"max_runners":1,"cpu":"1","memory":"1Gi"}]"#;
 
 fn state_json(serial: u64) -> String {
     format!(r#"{{"version":4,"serial":{serial},"lineage":"l-1","resources":[]}}"#)
@@ -123,6 +147,7 @@ fn save_plan(s: &Session<FakeWorld>, stack: &str, serial: Option<u64>, destroy: 
         destroy,
         plan_digest: work::file_digest(&work.plan_file()).unwrap(),
         var_files: vec![],
+        env_vars: vec![],
     };
     work::write_private(&work.plan_meta(), &serde_json::to_vec(&meta).unwrap()).unwrap();
 }
@@ -145,6 +170,7 @@ async fn a_clean_apply_passes_every_gate_in_pipeline_order() {
             "operator-in-ci",
             "tofu",
             "credentials",
+            "cluster-identity",
             "local-lock",
             "errored-state",
             "no-plan",
@@ -169,6 +195,10 @@ async fn dry_and_real_runs_stop_at_the_same_gate() {
         plan: Option<(Option<u64>, bool)>,
         cache_down: bool,
         want: Gate,
+        /// Files written into the repository first.
+        files: &'static [(&'static str, &'static str)],
+        /// `kube-system`'s UID in the fake cluster (None: it cannot be read).
+        uid: Option<&'static str>,
     }
     let cases = [
         Case {
@@ -180,6 +210,8 @@ async fn dry_and_real_runs_stop_at_the_same_gate() {
             plan: None,
             cache_down: false,
             want: Gate::TofuArgs,
+            files: &[],
+            uid: None,
         },
         Case {
             name: "wrong context",
@@ -190,6 +222,8 @@ async fn dry_and_real_runs_stop_at_the_same_gate() {
             plan: None,
             cache_down: false,
             want: Gate::Context,
+            files: &[],
+            uid: None,
         },
         Case {
             name: "operator in CI",
@@ -200,6 +234,8 @@ async fn dry_and_real_runs_stop_at_the_same_gate() {
             plan: Some((Some(1), false)),
             cache_down: false,
             want: Gate::OperatorInCi,
+            files: &[],
+            uid: None,
         },
         Case {
             name: "no credentials",
@@ -210,6 +246,8 @@ async fn dry_and_real_runs_stop_at_the_same_gate() {
             plan: None,
             cache_down: false,
             want: Gate::Credentials,
+            files: &[],
+            uid: None,
         },
         Case {
             name: "no tofu",
@@ -220,6 +258,8 @@ async fn dry_and_real_runs_stop_at_the_same_gate() {
             plan: None,
             cache_down: false,
             want: Gate::Tofu,
+            files: &[],
+            uid: None,
         },
         Case {
             name: "no plan",
@@ -230,6 +270,8 @@ async fn dry_and_real_runs_stop_at_the_same_gate() {
             plan: None,
             cache_down: false,
             want: Gate::NoPlan,
+            files: &[],
+            uid: None,
         },
         Case {
             name: "missing state",
@@ -240,6 +282,8 @@ async fn dry_and_real_runs_stop_at_the_same_gate() {
             plan: None,
             cache_down: false,
             want: Gate::StateKey,
+            files: &[],
+            uid: None,
         },
         Case {
             name: "stale plan",
@@ -250,6 +294,8 @@ async fn dry_and_real_runs_stop_at_the_same_gate() {
             plan: Some((Some(1), false)),
             cache_down: false,
             want: Gate::StalePlan,
+            files: &[],
+            uid: None,
         },
         Case {
             name: "cache down",
@@ -260,6 +306,8 @@ async fn dry_and_real_runs_stop_at_the_same_gate() {
             plan: None,
             cache_down: true,
             want: Gate::Cache,
+            files: &[],
+            uid: None,
         },
         Case {
             name: "destroy unconfirmed",
@@ -270,6 +318,8 @@ async fn dry_and_real_runs_stop_at_the_same_gate() {
             plan: None,
             cache_down: false,
             want: Gate::DestroyConfirmation,
+            files: &[],
+            uid: None,
         },
         Case {
             name: "destroy plan unconfirmed",
@@ -280,10 +330,110 @@ async fn dry_and_real_runs_stop_at_the_same_gate() {
             plan: Some((Some(1), true)),
             cache_down: false,
             want: Gate::DestroyConfirmation,
+            files: &[],
+            uid: None,
+        },
+        Case {
+            name: "missing required input",
+            vars: &[],
+            op: Op::Plan,
+            stack: "alpha",
+            state: Some(1),
+            plan: None,
+            cache_down: false,
+            want: Gate::Inputs,
+            files: &[("stacks/alpha/variables.tf", "variable \"replicas\" {\n  type = number\n}\n")],
+            uid: None,
+        },
+        Case {
+            name: "secret in the committed var file",
+            vars: &[],
+            op: Op::Destroy,
+            stack: "alpha",
+            state: Some(1),
+            plan: None,
+            cache_down: false,
+            want: Gate::Sources,
+            files: &[
+                ("stacks/alpha/variables.tf", "variable \"token\" {\n  sensitive = true\n}\n"),
+                ("stacks/alpha/dev.tfvars", "token = \"x\"\n"),
+            ],
+            uid: None,
+        },
+        Case {
+            name: "kube stack, kubeconfig without the context",
+            vars: &[],
+            op: Op::Plan,
+            stack: "alpha",
+            state: Some(1),
+            plan: None,
+            cache_down: false,
+            want: Gate::Context,
+            files: &[("stacks/alpha/k.tf", KUBE_TF), ("kubeconfig", OTHER_KUBECONFIG)],
+            uid: None,
+        },
+        Case {
+            name: "kube stack on another cluster",
+            vars: &[],
+            op: Op::Plan,
+            stack: "alpha",
+            state: Some(1),
+            plan: None,
+            cache_down: false,
+            want: Gate::ClusterIdentity,
+            files: &[("stacks/alpha/k.tf", KUBE_TF), ("stacks/contract.json", CONTRACT_WITH_UID)],
+            uid: Some(OTHER_UID),
+        },
+        Case {
+            name: "kube stack, identity unreadable",
+            vars: &[],
+            op: Op::Init,
+            stack: "alpha",
+            state: Some(1),
+            plan: None,
+            cache_down: false,
+            want: Gate::ClusterIdentity,
+            files: &[("stacks/alpha/k.tf", KUBE_TF), ("stacks/contract.json", CONTRACT_WITH_UID)],
+            uid: None,
+        },
+        Case {
+            name: "lane apply, kubeconfig without the context",
+            vars: &[],
+            op: Op::Apply,
+            stack: "alpha",
+            state: Some(1),
+            plan: Some((Some(1), false)),
+            cache_down: false,
+            want: Gate::Context,
+            files: &[
+                ("stacks/alpha/stack.json", ALPHA_WITH_LANE),
+                ("stacks/alpha/scale-sets.json", ALPHA_SCALE_SETS),
+                ("kubeconfig", OTHER_KUBECONFIG),
+            ],
+            uid: None,
+        },
+        Case {
+            name: "lane apply on another cluster",
+            vars: &[],
+            op: Op::Apply,
+            stack: "alpha",
+            state: Some(1),
+            plan: Some((Some(1), false)),
+            cache_down: false,
+            want: Gate::ClusterIdentity,
+            files: &[
+                ("stacks/alpha/stack.json", ALPHA_WITH_LANE),
+                ("stacks/alpha/scale-sets.json", ALPHA_SCALE_SETS),
+                ("stacks/contract.json", CONTRACT_WITH_UID),
+            ],
+            uid: Some(OTHER_UID),
         },
     ];
     for c in cases {
         let dir = repo();
+        for (rel, text) in c.files {
+            std::fs::write(dir.path().join(rel), text).unwrap();
+        }
         let world = FakeWorld {
             cache: std::sync::Arc::new(crate::cache::client::MemCache {
                 down: c.cache_down.then(|| "connection refused".to_string()),
@@ -291,6 +441,10 @@ async fn dry_and_real_runs_stop_at_the_same_gate() {
             }),
             ..FakeWorld::default()
         };
+        match c.uid {
+            Some(uid) => world.cluster.set_uid(uid),
+            None => world.cluster.set_down("connection refused"),
+        }
         if let Some(serial) = c.state {
             // Write state once per serial step so the ETag moves like a real store's.
             for n in 1..=serial {
@@ -377,6 +531,46 @@ async fn ci_refuses_the_whole_selection_and_s3_errors_exit_1() {
     assert_eq!(last.gate, Gate::StateKey);
     assert!(matches!(last.verdict, Verdict::Refuse { exit: 1, .. }), "{last:#?}");
     assert_eq!(last.refusal().unwrap().code, 1);
+}
+
+#[tokio::test]
+async fn the_inputs_and_the_cluster_identity_pass_on_the_right_cluster_and_are_read_once() {
+    let dir = repo();
+    for (rel, text) in [
+        ("stacks/alpha/k.tf", KUBE_TF),
+        ("stacks/contract.json", CONTRACT_WITH_UID),
+        ("stacks/alpha/variables.tf", "variable \"replicas\" {}\nvariable \"token\" {\n  sensitive = true\n}\n"),
+        ("stacks/alpha/dev.tfvars", "replicas = 2\n"),
+    ] {
+        std::fs::write(dir.path().join(rel), text).unwrap();
+    }
+    let world = FakeWorld::default();
+    world.store.put("alpha/terraform.tfstate", state_json(1).as_bytes());
+    world.cluster.set_uid(UID);
+    let s = session(dir.path(), &[("TF_VAR_token", "sentinel-7c1d")], world.clone());
+    let o = opts(Op::Plan, "alpha");
+    for mode in [Mode::Dry, Mode::Real] {
+        let d = walk(&s, &o, mode).await;
+        assert_eq!(first_refusal(&d), None, "{d:#?}");
+        let text = format!("{d:?}");
+        assert!(!text.contains("sentinel-7c1d"), "a value reached a verdict: {text}");
+        let inputs = d.iter().find(|d| d.gate == Gate::Inputs).unwrap().verdict.detail().to_string();
+        assert!(inputs.contains("`replicas` from tfvars") && inputs.contains("env TF_VAR_token (set)"), "{inputs}");
+        let id = d.iter().find(|d| d.gate == Gate::ClusterIdentity).unwrap();
+        assert!(matches!(id.verdict, Verdict::Pass { .. }) && id.verdict.detail().contains(UID), "{id:#?}");
+    }
+    assert_eq!(world.cluster.uid_reads(), 2, "one identity read per run (dry and real)");
+    // Without `cluster_uid` the identity is not read and the gate says how to record it.
+    std::fs::write(
+        dir.path().join("stacks/contract.json"),
+        CONTRACT_WITH_UID.replace(&format!(",\"cluster_uid\":\"{UID}\""), ""),
+    )
+    .unwrap();
+    let s = session(dir.path(), &[("TF_VAR_token", "x")], world.clone());
+    let d = walk(&s, &o, Mode::Dry).await;
+    let id = d.iter().find(|d| d.gate == Gate::ClusterIdentity).unwrap();
+    assert!(matches!(id.verdict, Verdict::Skip { .. }) && id.verdict.detail().contains("gf doctor"), "{id:#?}");
+    assert_eq!(world.cluster.uid_reads(), 2);
 }
 
 #[tokio::test]
