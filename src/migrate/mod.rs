@@ -17,7 +17,8 @@ use crate::backend::S3Location;
 use crate::contract::{Contract, ContractError, Stack};
 use crate::exit::{self, Refused};
 use crate::httpstate::{self, Credentials, Endpoints, HttpStateClient, HttpStateError, LockRecord};
-use crate::s3state::{S3Settings, S3StateError, S3Store};
+use crate::s3state::{S3Settings, S3StateError};
+use crate::session::{Session, World};
 pub use pipeline::migrate;
 use report::{Interrupt, LockStatus, Outcome, Report, Signal, Step, Target};
 use tfstate::NotAState;
@@ -144,16 +145,12 @@ pub struct Job {
 /// `gf state migrate <STACK> --from-http <ADDRESS> …`: print the result (human or `--json`) and
 /// return the exit code. `lookup` reads the environment snapshot (`TF_HTTP_*`, the S3 variables,
 /// `USER`).
-pub async fn run(
-    contract: &Contract,
-    env: &str,
-    stack: &Stack,
-    lookup: impl Fn(&str) -> Option<String>,
-    opts: &MigrateOptions,
-) -> anyhow::Result<u8> {
+pub async fn run<W: World>(s: &Session<W>, stack: &Stack, opts: &MigrateOptions) -> anyhow::Result<u8> {
+    let (contract, env, lookup) = (&s.contract, s.env.as_str(), s.vars.lookup());
     let mut report = Report::new(&stack.name, env, opts.dry_run, !opts.json);
     let result = match prepare(contract, env, stack, &lookup, opts, &mut report) {
-        Ok((job, client, store)) => {
+        Ok((job, client, settings)) => {
+            let store = s.world.store(&settings);
             let interrupt = Interrupt::process();
             Box::pin(migrate(&client, &store, &job, &mut report, &interrupt)).await
         }
@@ -170,7 +167,7 @@ fn prepare(
     lookup: &impl Fn(&str) -> Option<String>,
     opts: &MigrateOptions,
     report: &mut Report,
-) -> Result<(Job, HttpStateClient, S3Store), MigrateError> {
+) -> Result<(Job, HttpStateClient, S3Settings), MigrateError> {
     let key = fail(report, Step::Contract, stack.state_key(env).map_err(MigrateError::from))?.to_string();
     report.pass(Step::Contract, format!("`{}` keeps `{env}` state at `{key}`", stack.name));
     let endpoints = fail(
@@ -242,7 +239,7 @@ fn prepare(
     };
     report.lock_id = Some(http_lock.id.clone());
     let job = Job { key, dry_run: opts.dry_run, yes: opts.yes, http_lock, s3_lock, from };
-    Ok((job, client, S3Store::new(&settings)))
+    Ok((job, client, settings))
 }
 
 fn target(location: &S3Location, key: &str) -> Target {
