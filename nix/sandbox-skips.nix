@@ -53,7 +53,8 @@
     "nix::the_package_and_dev_shell_have_their_shape"
     "nix::the_sandbox_skips_only_tests_that_need_a_store_moto_or_tofu"
   ];
-  # moto, the S3 server on loopback (these run tofu against it too).
+  # moto, the S3 server on loopback (these run tofu against it too; the migrate tests also run
+  # terraform with `backend "http"` against their loopback HTTP state server).
   moto = [
     "conventions::files_are_private_whatever_the_umask"
     "conventions::no_credential_reaches_any_line_under_the_most_talkative_logs"
@@ -86,6 +87,18 @@
     "lifecycle::doctor_reports_the_environment"
     "lifecycle::missing_state_is_refused_unless_allowed_and_the_apply_honours_the_plan"
     "lifecycle::plan_and_apply_land_state_at_the_exact_key_and_never_leak_the_secret"
+    "migrate::a_held_s3_lock_refuses_the_write_and_the_http_state_is_unlocked"
+    "migrate::a_locked_http_state_is_refused_and_the_holders_lock_is_kept"
+    "migrate::a_real_http_state_moves_to_the_contract_key_and_plans_without_changes"
+    "migrate::an_address_with_user_info_is_refused_without_being_shown_or_contacted"
+    "migrate::an_http_state_that_is_not_a_tofu_state_is_refused_and_unlocked"
+    "migrate::an_older_serial_of_the_same_lineage_is_replaced_only_with_yes_and_never_another_lineage"
+    "migrate::gitlabs_lock_route_is_spoken_and_a_missing_route_says_how"
+    "migrate::json_is_one_document_on_success_and_on_error"
+    "migrate::sigterm_while_reading_stops_before_any_write_and_unlocks_the_http_state"
+    "migrate::the_dry_run_reads_both_sides_takes_no_lock_and_writes_nothing"
+    "migrate::the_object_store_writes_conditionally_against_real_s3"
+    "migrate::wrong_or_missing_credentials_fail_without_echoing_them_and_without_a_lock"
     "show::show_renders_every_kind_of_change_and_never_a_sensitive_value"
   ];
   # A tofu or terraform binary, without moto.

@@ -264,7 +264,30 @@ async fn state_cmd(s: &Session, a: cli::StateArgs) -> anyhow::Result<u8> {
         None => crate::state::show(s, a.stack.as_deref().unwrap_or_default(), a.json).await,
         Some(StateAction::Unlock(u)) => crate::state::unlock(s, &u.stack, u.yes, u.json).await,
         Some(StateAction::PushErrored(p)) => lifecycle::errored::push(s, &p.stack, p.lock.lock_wait, p.json).await,
+        Some(StateAction::Migrate(m)) => Box::pin(migrate_cmd(s, m)).await,
     }
+}
+
+async fn migrate_cmd(s: &Session, m: cli::MigrateArgs) -> anyhow::Result<u8> {
+    let stack = s.contract.stack(&m.stack)?;
+    crate::context::ContextStatus::of(&s.environment, &s.vars).report(&s.env, "gf state migrate");
+    // A credential that is not UTF-8 would be sent lossily decoded: a wrong password.
+    for k in [crate::httpstate::ENV_USERNAME, crate::httpstate::ENV_PASSWORD] {
+        if s.vars.raw(k).is_some_and(|v| v.to_str().is_none()) {
+            anyhow::bail!("`{k}` is not valid UTF-8: gf cannot send it as basic auth");
+        }
+    }
+    let opts = crate::migrate::MigrateOptions {
+        from_http: m.from_http,
+        lock_address: m.lock_address,
+        unlock_address: m.unlock_address,
+        lock_method: m.lock_method,
+        unlock_method: m.unlock_method,
+        dry_run: m.dry_run,
+        yes: m.yes,
+        json: m.json,
+    };
+    Box::pin(crate::migrate::run(s, stack, &opts)).await
 }
 
 async fn cache_check(g: &Globals, vars: &Vars, a: cli::CacheCheckArgs) -> anyhow::Result<u8> {

@@ -44,7 +44,7 @@ pub enum Command {
     Output(OutputArgs),
     /// The saved plan as a reviewer reads it: attribute diffs, replacements, outputs
     Show(ShowArgs),
-    /// Managed-state facts from S3 (serial, lineage, lock); `unlock`, `push-errored`
+    /// Managed-state facts from S3 (serial, lineage, lock); `unlock`, `push-errored`, `migrate`
     State(StateArgs),
     /// Preflight of the environment: context, S3, tofu, cache
     Doctor(JsonFlag),
@@ -292,17 +292,20 @@ impl StateArgs {
             None => self.json,
             Some(StateAction::Unlock(a)) => a.json,
             Some(StateAction::PushErrored(a)) => a.json,
+            Some(StateAction::Migrate(a)) => a.json,
         }
     }
 }
 
-/// `gf state unlock|push-errored`.
+/// `gf state unlock|push-errored|migrate`.
 #[derive(Debug, Subcommand)]
 pub enum StateAction {
     /// Remove the S3 state lock left behind by a crash, after showing who holds it
     Unlock(UnlockArgs),
     /// Push an adopted `errored.tfstate` to the stack's state (`tofu state push`, under the lock)
     PushErrored(PushErroredArgs),
+    /// Move a GitLab-managed (`backend "http"`) state to the stack's S3 key, under both locks
+    Migrate(MigrateArgs),
 }
 
 /// `gf state unlock`.
@@ -326,6 +329,37 @@ pub struct PushErroredArgs {
     #[command(flatten)]
     pub lock: LockWait,
     /// Print one JSON document on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `gf state migrate`. Credentials come from `TF_HTTP_USERNAME`/`TF_HTTP_PASSWORD` only.
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// Stack name
+    pub stack: String,
+    /// The HTTP state's address (GitLab: `https://<host>/api/v4/projects/<id>/terraform/state/<name>`), without credentials
+    #[arg(long = "from-http", value_name = "ADDRESS")]
+    pub from_http: String,
+    /// Where to lock (default: the address; GitLab: `<address>/lock`)
+    #[arg(long, value_name = "ADDRESS")]
+    pub lock_address: Option<String>,
+    /// Where to unlock (default: the lock address)
+    #[arg(long, value_name = "ADDRESS")]
+    pub unlock_address: Option<String>,
+    /// Lock method (GitLab: `POST`)
+    #[arg(long, default_value = "LOCK", value_name = "METHOD")]
+    pub lock_method: String,
+    /// Unlock method (GitLab: `DELETE`)
+    #[arg(long, default_value = "UNLOCK", value_name = "METHOD")]
+    pub unlock_method: String,
+    /// Read both sides and report what a real run would do; take no lock, write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Replace an older serial of the same lineage at the S3 key
+    #[arg(long)]
+    pub yes: bool,
+    /// Print one JSON document on stdout (also on error)
     #[arg(long)]
     pub json: bool,
 }

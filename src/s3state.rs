@@ -11,6 +11,7 @@ use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_s3::primitives::DateTimeFormat;
+use hyper::body::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{self, BackendError, S3Location};
@@ -40,6 +41,19 @@ pub enum S3StateError {
         key: String,
         /// What went wrong.
         reason: String,
+    },
+    /// A conditional write found the object not as required (HTTP 412): it exists for a create,
+    /// or its ETag differs for an overwrite.
+    #[error("`s3://{bucket}/{key}` at `{endpoint}`: {condition} did not hold (HTTP 412): the object changed")]
+    PreconditionFailed {
+        /// Endpoint URL.
+        endpoint: String,
+        /// Bucket.
+        bucket: String,
+        /// Object key.
+        key: String,
+        /// The condition, e.g. `If-None-Match: *`.
+        condition: String,
     },
     /// The state object is not a state file.
     #[error("`s3://{bucket}/{key}` is not a tofu state file: {reason}")]
@@ -113,6 +127,26 @@ pub struct Object {
     pub last_modified: Option<String>,
 }
 
+/// When a write may land (S3 conditional writes; a failed condition is
+/// [`S3StateError::PreconditionFailed`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Precondition {
+    /// Only if no object exists at the key (`If-None-Match: *`): how tofu takes `<key>.tflock`.
+    Absent,
+    /// Only if the object's ETag is this one (`If-Match`): an overwrite of exactly what was read.
+    Etag(String),
+}
+
+impl Precondition {
+    /// The header as sent, for messages.
+    pub fn header(&self) -> String {
+        match self {
+            Self::Absent => "`If-None-Match: *`".into(),
+            Self::Etag(e) => format!("`If-Match: \"{e}\"`"),
+        }
+    }
+}
+
 /// The seam between gf and an S3-compatible store.
 pub trait ObjectStore: Send + Sync {
     /// `endpoint` and bucket, for messages.
@@ -123,6 +157,14 @@ pub trait ObjectStore: Send + Sync {
     fn head_bucket(&self) -> impl Future<Output = Result<(), S3StateError>> + Send;
     /// Delete the object at `key` (no error when it does not exist).
     fn delete(&self, key: &str) -> impl Future<Output = Result<(), S3StateError>> + Send;
+    /// Write `bytes` (`application/json`) at `key` if `condition` holds; the new ETag when the
+    /// store sends one. `Bytes`, so a caller keeping the body (to compare it) shares, not copies, it.
+    fn put(
+        &self,
+        key: &str,
+        bytes: Bytes,
+        condition: &Precondition,
+    ) -> impl Future<Output = Result<Option<String>, S3StateError>> + Send;
 }
 
 /// The real store: aws-sdk-s3 with a custom endpoint, path-style addressing and short timeouts.
@@ -149,6 +191,9 @@ impl S3Store {
             .force_path_style(true)
             .credentials_provider(creds)
             .retry_config(RetryConfig::standard().with_max_attempts(2))
+            // As tofu's `skip_s3_checksum = true`: no aws-chunked trailing checksums on writes,
+            // which S3-compatible stores (RustFS, older MinIO) may not speak.
+            .request_checksum_calculation(aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired)
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(CONNECT_TIMEOUT)
@@ -158,6 +203,15 @@ impl S3Store {
             )
             .build();
         Self { client: aws_sdk_s3::Client::from_conf(config), location: settings.location.clone() }
+    }
+
+    fn precondition_failed(&self, key: &str, condition: String) -> S3StateError {
+        S3StateError::PreconditionFailed {
+            endpoint: self.location.endpoint.clone(),
+            bucket: self.location.bucket.clone(),
+            key: key.to_string(),
+            condition,
+        }
     }
 
     fn request_error(&self, key: &str, reason: String) -> S3StateError {
@@ -211,7 +265,9 @@ impl ObjectStore for S3Store {
         };
         let etag = out.e_tag().map(|t| t.trim_matches('"').to_string());
         let last_modified = out.last_modified().and_then(|d| d.fmt(DateTimeFormat::DateTime).ok());
-        let bytes = out.body.collect().await.map_err(|e| self.request_error(key, e.to_string()))?.to_vec();
+        let body = out.body.collect().await.map_err(|e| self.request_error(key, e.to_string()))?;
+        // One contiguous copy of the segments, moved (not copied again) into the `Vec`.
+        let bytes = Vec::from(body.into_bytes());
         Ok(Some(Object { bytes, etag, last_modified }))
     }
 
@@ -235,6 +291,30 @@ impl ObjectStore for S3Store {
             .map(|_| ())
             .map_err(|e| self.request_error(key, reason_of(&e)))
     }
+
+    async fn put(&self, key: &str, bytes: Bytes, condition: &Precondition) -> Result<Option<String>, S3StateError> {
+        let req = self
+            .client
+            .put_object()
+            .bucket(&self.location.bucket)
+            .key(key)
+            .content_type("application/json")
+            .body(aws_sdk_s3::primitives::ByteStream::from(bytes));
+        let req = match condition {
+            Precondition::Absent => req.if_none_match("*"),
+            Precondition::Etag(etag) => req.if_match(format!("\"{etag}\"")),
+        };
+        match req.send().await {
+            Ok(out) => Ok(out.e_tag().map(|t| t.trim_matches('"').to_string())),
+            Err(e) if status_of(&e) == Some(412) => Err(self.precondition_failed(key, condition.header())),
+            Err(e) => Err(self.request_error(key, reason_of(&e))),
+        }
+    }
+}
+
+/// The HTTP status of a service error (412 for a failed condition), `None` without an answer.
+fn status_of<E>(e: &aws_sdk_s3::error::SdkError<E>) -> Option<u16> {
+    e.raw_response().map(|r| r.status().as_u16())
 }
 
 impl<T: ObjectStore> ObjectStore for std::sync::Arc<T> {
@@ -253,9 +333,14 @@ impl<T: ObjectStore> ObjectStore for std::sync::Arc<T> {
     async fn delete(&self, key: &str) -> Result<(), S3StateError> {
         (**self).delete(key).await
     }
+
+    async fn put(&self, key: &str, bytes: Bytes, condition: &Precondition) -> Result<Option<String>, S3StateError> {
+        (**self).put(key, bytes, condition).await
+    }
 }
 
-/// An in-memory object store for unit tests: keys to bytes, with ETags from a counter.
+/// An in-memory object store for unit tests: keys to bytes, with ETags from a counter,
+/// conditional writes as S3 does them, every call recorded in order, failures injectable.
 #[cfg(test)]
 #[derive(Debug, Default)]
 pub struct MemStore {
@@ -264,6 +349,14 @@ pub struct MemStore {
     counter: std::sync::atomic::AtomicU64,
     /// When set, every request fails with this reason (an unreachable endpoint).
     pub down: Option<String>,
+    /// `get k`, `put k`, `delete k`, in order.
+    pub calls: std::sync::Mutex<Vec<String>>,
+    /// Keys whose reads fail with a request error.
+    pub failing_gets: std::sync::Mutex<Vec<String>>,
+    /// Keys whose conditional writes fail with a request error.
+    pub failing_puts: std::sync::Mutex<Vec<String>>,
+    /// After a conditional write to this key, its bytes are these instead (a store that corrupts).
+    pub tamper: std::sync::Mutex<Option<(String, Vec<u8>)>>,
 }
 
 #[cfg(test)]
@@ -290,6 +383,31 @@ impl MemStore {
         }
     }
 
+    /// The object at `key` (not recorded as a call).
+    pub fn object(&self, key: &str) -> Option<Object> {
+        self.objects.lock().ok().and_then(|m| m.get(key).cloned())
+    }
+
+    /// The calls so far.
+    pub fn calls(&self) -> Vec<String> {
+        self.calls.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    fn record(&self, call: &str, key: &str, failing: &std::sync::Mutex<Vec<String>>) -> Result<(), S3StateError> {
+        if let Ok(mut c) = self.calls.lock() {
+            c.push(format!("{call} {key}"));
+        }
+        if failing.lock().is_ok_and(|f| f.iter().any(|k| k == key)) {
+            return Err(S3StateError::Request {
+                endpoint: self.location.endpoint.clone(),
+                bucket: self.location.bucket.clone(),
+                key: key.to_string(),
+                reason: "injected failure".into(),
+            });
+        }
+        self.fail(key)
+    }
+
     fn fail(&self, key: &str) -> Result<(), S3StateError> {
         match &self.down {
             Some(reason) => Err(S3StateError::Request {
@@ -310,7 +428,7 @@ impl ObjectStore for MemStore {
     }
 
     async fn get(&self, key: &str) -> Result<Option<Object>, S3StateError> {
-        self.fail(key)?;
+        self.record("get", key, &self.failing_gets)?;
         Ok(self.objects.lock().ok().and_then(|m| m.get(key).cloned()))
     }
 
@@ -319,11 +437,37 @@ impl ObjectStore for MemStore {
     }
 
     async fn delete(&self, key: &str) -> Result<(), S3StateError> {
-        self.fail(key)?;
+        self.record("delete", key, &std::sync::Mutex::default())?;
         if let Ok(mut m) = self.objects.lock() {
             m.remove(key);
         }
         Ok(())
+    }
+
+    async fn put(&self, key: &str, bytes: Bytes, condition: &Precondition) -> Result<Option<String>, S3StateError> {
+        self.record("put", key, &self.failing_puts)?;
+        let Ok(mut objects) = self.objects.lock() else { return Ok(None) };
+        let holds = match (condition, objects.get(key)) {
+            (Precondition::Absent, existing) => existing.is_none(),
+            (Precondition::Etag(e), Some(o)) => o.etag.as_deref() == Some(e.as_str()),
+            (Precondition::Etag(_), None) => false,
+        };
+        if !holds {
+            return Err(S3StateError::PreconditionFailed {
+                endpoint: self.location.endpoint.clone(),
+                bucket: self.location.bucket.clone(),
+                key: key.to_string(),
+                condition: condition.header(),
+            });
+        }
+        let n = self.counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let etag = format!("etag-{n}");
+        let bytes = match self.tamper.lock().ok().and_then(|t| t.clone()) {
+            Some((k, b)) if k == key => b,
+            _ => bytes.to_vec(),
+        };
+        objects.insert(key.to_string(), Object { bytes, etag: Some(etag.clone()), last_modified: None });
+        Ok(Some(etag))
     }
 }
 

@@ -463,7 +463,13 @@ fn doctor_reports_the_environment() {
 fn ctrl_c_is_forwarded_to_tofu_which_releases_its_lock() {
     let moto = Moto::start();
     let repo = Repo::from_fixture("lifecycle");
-    gf_for(&repo, &moto).args(["plan", "alpha", "--allow-empty-state", "--", "-var=sleep=67"]).run().code(0);
+    // A sleep length of this test process's own: the leftover scan below must not see another
+    // worktree's run of the same test.
+    let secs = 600 + std::process::id() % 397;
+    gf_for(&repo, &moto)
+        .args(["plan", "alpha", "--allow-empty-state", "--", &format!("-var=sleep={secs}")])
+        .run()
+        .code(0);
     let child = gf_for(&repo, &moto).args(["apply", "alpha"]).spawn();
     wait_until(30, "the apply to take the lock", || moto.get("alpha/terraform.tfstate.tflock").is_some());
     std::thread::sleep(Duration::from_millis(500));
@@ -481,10 +487,12 @@ fn ctrl_c_is_forwarded_to_tofu_which_releases_its_lock() {
     assert!(moto.get("alpha/terraform.tfstate").is_some(), "tofu saved what it had applied");
     // The provisioner got the Ctrl-C too (it is in tofu's process group), as on a terminal.
     let leftover = std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
-        std::fs::read(e.path().join("cmdline"))
-            .is_ok_and(|c| c.windows(8).any(|w| w == b"sleep 67" || w == b"sleep\x0067"))
+        std::fs::read(e.path().join("cmdline")).is_ok_and(|c| {
+            let (spaced, nul) = (format!("sleep {secs}"), format!("sleep\0{secs}"));
+            c.windows(spaced.len()).any(|w| w == spaced.as_bytes() || w == nul.as_bytes())
+        })
     });
-    assert!(!leftover, "the local-exec `sleep 67` outlived the interrupted apply");
+    assert!(!leftover, "the local-exec `sleep {secs}` outlived the interrupted apply");
 }
 
 /// Run `g` on a pseudo-terminal (util-linux `script`), typing `input`.

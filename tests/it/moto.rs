@@ -103,6 +103,24 @@ impl Moto {
         (status, body)
     }
 
+    /// Put `body` at `key` in [`BUCKET`] (unconditionally).
+    pub fn put(&self, key: &str, body: &[u8]) {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        write!(
+            s,
+            "PUT /{BUCKET}/{key} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAuthorization: {AUTH}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            self.port,
+            body.len()
+        )
+        .unwrap();
+        s.write_all(body).unwrap();
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).unwrap();
+        let head = String::from_utf8_lossy(&raw);
+        assert!(head.starts_with("HTTP/1.1 200"), "PUT {key}: {head}");
+    }
+
     /// The object at `key` in [`BUCKET`], `None` on 404.
     pub fn get(&self, key: &str) -> Option<Vec<u8>> {
         let (status, body) = self.request("GET", &format!("/{BUCKET}/{key}"));
