@@ -273,6 +273,9 @@ fn wrong_or_missing_credentials_fail_without_echoing_them_and_without_a_lock() {
 
 #[test]
 fn an_address_with_user_info_is_refused_without_being_shown_or_contacted() {
+    // A sentinel of its own: this test puts it in gf's argv on purpose, and a parallel test scans
+    // every process's argv for the module's `PASSWORD`.
+    const PASSWORD: &str = "glpat-URLINFO-3c9e1b7a20d4";
     let w = World::new();
     let with_password = format!("http://{USER}:{PASSWORD}@127.0.0.1:{}/state/web", w.http.port);
     for flags in [
