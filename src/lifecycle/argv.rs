@@ -37,18 +37,25 @@ enum Value {
 }
 
 const PLANNING: &[Op] = &[Op::Plan, Op::Destroy];
-const RUNNING: &[Op] = &[Op::Plan, Op::Apply, Op::Destroy];
+/// Where the desired state's inputs (variables, targets) may be given: `gf drift` plans too.
+const DESIRED: &[Op] = &[Op::Plan, Op::Destroy, Op::Drift];
+const RUNNING: &[Op] = &[Op::Plan, Op::Apply, Op::Destroy, Op::Drift];
 
 /// SPEC's allowlist, with the commands tofu accepts each one in. `apply` applies a saved plan,
-/// which fixes variables and targets, so only the run-time flags reach it.
+/// which fixes variables and targets, so only the run-time flags reach it. `gf drift` takes
+/// neither `-refresh` (refreshing is its comparison) nor `-replace` (a made-up pending change).
 const ALLOWED: &[Allowed] = &[
-    Allowed { name: "var", value: Value::Required, ops: PLANNING },
-    Allowed { name: "var-file", value: Value::Required, ops: PLANNING },
-    Allowed { name: "target", value: Value::Required, ops: PLANNING },
+    Allowed { name: "var", value: Value::Required, ops: DESIRED },
+    Allowed { name: "var-file", value: Value::Required, ops: DESIRED },
+    Allowed { name: "target", value: Value::Required, ops: DESIRED },
     Allowed { name: "replace", value: Value::Required, ops: &[Op::Plan] },
     Allowed { name: "parallelism", value: Value::Required, ops: RUNNING },
     Allowed { name: "refresh", value: Value::Bool, ops: PLANNING },
-    Allowed { name: "lock-timeout", value: Value::Required, ops: &[Op::Init, Op::Plan, Op::Apply, Op::Destroy] },
+    Allowed {
+        name: "lock-timeout",
+        value: Value::Required,
+        ops: &[Op::Init, Op::Plan, Op::Apply, Op::Destroy, Op::Drift],
+    },
     Allowed { name: "compact-warnings", value: Value::None, ops: RUNNING },
     Allowed { name: "upgrade", value: Value::None, ops: &[Op::Init] },
 ];
@@ -111,11 +118,16 @@ impl ExtraArgs {
                 )));
             };
             if !allowed.ops.contains(&op) {
-                return Err(refuse(format!(
-                    "`tofu {}` does not take `-{name}` here{}",
-                    op.tofu_command(),
-                    if op == Op::Apply { " (the saved plan already fixed it: pass it to `gf plan`)" } else { "" }
-                )));
+                return Err(refuse(match (op, name) {
+                    (Op::Drift, "refresh") => {
+                        "`gf drift` compares the state with what a refresh observes: it always refreshes".into()
+                    }
+                    _ => format!(
+                        "`tofu {}` does not take `-{name}` here{}",
+                        op.tofu_command(),
+                        if op == Op::Apply { " (the saved plan already fixed it: pass it to `gf plan`)" } else { "" }
+                    ),
+                }));
             }
             let value = match (allowed.value, inline) {
                 (Value::None, None) => None,
@@ -170,7 +182,8 @@ pub fn init(paths: &Paths, op: Op, extra: &ExtraArgs) -> Vec<OsString> {
 pub fn main(op: Op, paths: &Paths, extra: &ExtraArgs, destroy_plan: bool, json: bool) -> Option<Vec<OsString>> {
     let extra = extra.args.iter().map(OsString::from);
     Some(match op {
-        Op::Init => return None,
+        // `init` is its own command line; `gf drift` runs two plans and two `show -json` ([`drift_plan`]).
+        Op::Init | Op::Drift => return None,
         Op::Plan => {
             let mut a: Vec<OsString> = vec!["plan".into(), "-input=false".into(), "-json".into()];
             if destroy_plan {
@@ -200,6 +213,33 @@ pub fn main(op: Op, paths: &Paths, extra: &ExtraArgs, destroy_plan: bool, json: 
             a
         }
     })
+}
+
+/// Which of `gf drift`'s two plans.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DriftPlan {
+    /// Desired vs managed: a normal plan.
+    Pending,
+    /// Managed vs observed: `-refresh-only`.
+    Refresh,
+}
+
+/// One of `gf drift`'s plans, written to `out` (a unique temporary name, removed after
+/// `show -json`; the saved `plan.tfplan` is never touched). `-detailed-exitcode`: 2 means changes.
+pub fn drift_plan(which: DriftPlan, out: &Path, extra: &ExtraArgs) -> Vec<OsString> {
+    let mut a: Vec<OsString> = vec!["plan".into(), "-input=false".into(), "-json".into()];
+    if which == DriftPlan::Refresh {
+        a.push("-refresh-only".into());
+    }
+    a.push("-detailed-exitcode".into());
+    a.push(os(format!("-out={}", out.display())));
+    a.extend(extra.args.iter().map(OsString::from));
+    a
+}
+
+/// `show -json <plan>`: the plan as JSON (read in memory, never written anywhere).
+pub fn show_json(plan: &Path) -> Vec<OsString> {
+    vec!["show".into(), "-json".into(), plan.as_os_str().to_os_string()]
 }
 
 fn os(s: String) -> OsString {
@@ -264,6 +304,45 @@ mod tests {
         assert!(ExtraArgs::parse(Op::Plan, &args(&["-compact-warnings=1"])).is_err());
         assert!(ExtraArgs::parse(Op::Plan, &args(&["-made-up"])).unwrap_err().why.contains("allowlist"));
         assert_eq!(ExtraArgs::parse(Op::Apply, &args(&["-parallelism", "4"])).unwrap().args, ["-parallelism=4"]);
+    }
+
+    #[test]
+    fn drift_takes_the_desired_inputs_but_never_skips_the_refresh() {
+        let e =
+            ExtraArgs::parse(Op::Drift, &args(&["-var-file=dev.tfvars", "-target=a.b", "-lock-timeout=5s"])).unwrap();
+        assert_eq!(e.var_files, [PathBuf::from("dev.tfvars")]);
+        for (a, hint) in [
+            ("-refresh=false", "always refreshes"),
+            ("-refresh-only", "gf drift"),
+            ("-replace=a.b", "does not take"),
+            ("-out=x", "plan.tfplan"),
+            ("-lock=false", "gf state unlock"),
+            ("-detailed-exitcode", "output options"),
+        ] {
+            let err = ExtraArgs::parse(Op::Drift, &args(&[a])).unwrap_err();
+            assert!(err.to_string().contains(hint), "{a}: {err}");
+        }
+        let out = Path::new("/r/.gf/dev/a/.drift.tfplan.1-0");
+        let p = drift_plan(DriftPlan::Pending, out, &e);
+        assert_eq!(
+            p[..5],
+            ["plan", "-input=false", "-json", "-detailed-exitcode", "-out=/r/.gf/dev/a/.drift.tfplan.1-0"]
+        );
+        assert_eq!(p.last().unwrap(), "-lock-timeout=5s");
+        let r = drift_plan(DriftPlan::Refresh, out, &e);
+        assert_eq!(r[3], "-refresh-only");
+        assert!(!p.iter().any(|a| a == "-lock=false") && !r.iter().any(|a| a == "-lock=false"));
+        assert_eq!(show_json(out), ["show", "-json", "/r/.gf/dev/a/.drift.tfplan.1-0"]);
+        assert!(
+            main(
+                Op::Drift,
+                &Paths { backend_file: "b".into(), plan_file: "p".into(), plan_out: "o".into() },
+                &e,
+                false,
+                false
+            )
+            .is_none()
+        );
     }
 
     #[test]

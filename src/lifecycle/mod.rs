@@ -7,6 +7,7 @@
 //! goes to `.gf/<env>/<stack>/` (see [`work`]).
 
 pub mod argv;
+pub mod drift;
 mod dryrun;
 pub mod errored;
 pub mod eval;
@@ -52,6 +53,8 @@ pub enum Op {
     Destroy,
     /// `tofu output`.
     Output,
+    /// `gf drift`: a normal and a refresh-only plan, neither saved (see [`drift`]).
+    Drift,
 }
 
 impl Op {
@@ -63,12 +66,16 @@ impl Op {
             Self::Apply => "apply",
             Self::Destroy => "destroy",
             Self::Output => "output",
+            Self::Drift => "drift",
         }
     }
 
     /// The tofu subcommand it runs.
     pub fn tofu_command(self) -> &'static str {
-        self.name()
+        match self {
+            Self::Drift => "plan",
+            other => other.name(),
+        }
     }
 
     /// Whether `KUBE_CONTEXT` must match (SPEC: init, plan, apply, destroy).
@@ -249,11 +256,7 @@ pub async fn run<W: World>(s: &Session<W>, o: &Options) -> anyhow::Result<u8> {
     if o.dry_run {
         return dryrun::run(s, o, &stacks).await;
     }
-    for k in s.vars.names_with_prefix("TF_HTTP_") {
-        ui::warn(&format!(
-            "`{k}` is set: GitLab HTTP state is compatibility-only; gf removes it from tofu's environment"
-        ));
-    }
+    warn_tf_http(&s.vars);
     let mut rcx = RunCx::new(s, o, &stacks, Mode::Real);
     let decisions = tokio::select! {
         d = rcx.run_gates() => d,
@@ -281,6 +284,15 @@ pub async fn run<W: World>(s: &Session<W>, o: &Options) -> anyhow::Result<u8> {
     }
     let (reports, first_error) = run_stacks(&rcx, &stacks).await;
     finish(s, o, &reports, first_error)
+}
+
+/// `TF_HTTP_*` is never passed to tofu: say so, naming each variable (never its value).
+fn warn_tf_http(vars: &Vars) {
+    for k in vars.names_with_prefix("TF_HTTP_") {
+        ui::warn(&format!(
+            "`{k}` is set: GitLab HTTP state is compatibility-only; gf removes it from tofu's environment"
+        ));
+    }
 }
 
 /// Every stack in order (or concurrently for `plan --jobs N`); stops at the first failure.
@@ -427,7 +439,8 @@ fn print_summary(op: Op, reports: &[StackReport]) {
                 }
             }
             (_, Op::Apply | Op::Destroy) => r.changes.unwrap_or_default().describe(true),
-            (_, Op::Output) => continue,
+            // `gf drift` prints its own report (`drift::run`).
+            (_, Op::Output | Op::Drift) => continue,
         };
         crate::outln!("{}: {text}", r.stack);
     }
