@@ -20,5 +20,6 @@ pub mod s3state;
 pub mod session;
 pub mod signals;
 pub mod state;
+pub mod status;
 pub mod tofu;
 pub mod ui;

@@ -1,0 +1,1 @@
+//! `gf status` against in-memory fakes.
