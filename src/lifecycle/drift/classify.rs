@@ -5,9 +5,10 @@
 //!   delete, replace, forget, an import or a move), and every output it changes that the refresh
 //!   does not explain.
 //! - `drift`: every resource the refresh-only plan found changed outside tofu (`resource_drift`),
-//!   and every output the refresh changes *only* because observed objects changed: its expression
-//!   reads nothing but objects that changed when refreshed (a drifted resource or a data source
-//!   whose result changed, from `resource_drift` and `relevant_attributes`).
+//!   and every output of the state the refresh updates *only* because observed objects changed:
+//!   its expression reads nothing but objects that changed when refreshed (a drifted resource or a
+//!   data source whose result changed, from `resource_drift` and `relevant_attributes`). An output
+//!   the state does not have yet (or no longer has) is the configuration's doing: `pending`.
 //!
 //! A refresh-only plan re-evaluates outputs with the *current* configuration, so an output whose
 //! variable was edited changes there too: that is why its references decide, not the plan it
@@ -147,6 +148,12 @@ impl OutputChange {
         !is_noop(&self.actions)
     }
 
+    /// An update of an output the state has: only such a change can come from observed data (a
+    /// created or deleted output is the configuration's doing).
+    fn updates(&self) -> bool {
+        self.actions.iter().all(|a| a == "update") && !self.actions.is_empty()
+    }
+
     fn after_known(&self) -> bool {
         matches!(self.after_unknown, Value::Null | Value::Bool(false))
     }
@@ -201,10 +208,10 @@ pub fn compare(pending_plan: &PlanJson, pending_code: i32, refresh_plan: &PlanJs
         let refreshed = refresh_plan.output_changes.get(name.as_str());
         let n_changed = normal.is_some_and(OutputChange::changes);
         let r_changed = refreshed.is_some_and(OutputChange::changes);
-        let by_refresh = r_changed && explained(name);
+        let by_refresh = r_changed && refreshed.is_some_and(OutputChange::updates) && explained(name);
         // The normal plan ends where the refresh ends: nothing beyond the refresh changes it.
         let same_end = matches!((normal, refreshed), (Some(n), Some(r)) if n.after_known() && n.after == r.after);
-        if r_changed && (by_refresh || !n_changed) {
+        if by_refresh || (r_changed && !n_changed) {
             drift_out.push(format!("output.{name}"));
         }
         if n_changed && !(by_refresh && same_end) {
@@ -398,6 +405,22 @@ mod tests {
         let c = compare(&normal, 2, &refresh, 2);
         assert_eq!(c.drift.addresses, ["terraform_data.x", "output.id"]);
         assert_eq!(c.pending.addresses, ["terraform_data.x", "output.id"]);
+    }
+
+    #[test]
+    fn an_output_the_state_does_not_have_yet_is_pending_even_when_it_reads_data() {
+        // A first plan (or a new output): the state has no value the refresh could have changed.
+        let relevant = json!([{ "resource": "data.terraform_remote_state.up", "attribute": ["outputs", "value"] }]);
+        let created = json!({ "actions": ["create"], "before": null, "after": "two", "after_unknown": false });
+        let normal = plan(
+            &json!({ "output_changes": { "seen": created }, "relevant_attributes": relevant, "configuration": config() }),
+        );
+        let refresh = plan(
+            &json!({ "output_changes": { "seen": created }, "relevant_attributes": relevant, "configuration": config() }),
+        );
+        let c = compare(&normal, 2, &refresh, 2);
+        assert_eq!(c.pending.addresses, ["output.seen"]);
+        assert_eq!(c.drift, Diff::default());
     }
 
     #[test]
