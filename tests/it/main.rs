@@ -6,6 +6,7 @@ mod binary_cache;
 mod cache;
 mod contract;
 mod deploy;
+mod drift;
 mod fake_kube;
 mod gates;
 mod lane;
