@@ -24,6 +24,17 @@ use crate::session::{Session, World};
 use crate::tofu::{self, Tofu};
 use crate::{cache, exit, ui};
 
+/// Errors of `gf status` (after its report is printed).
+#[derive(Debug, thiserror::Error)]
+pub enum StatusError {
+    /// Some stacks' state could not be read from S3.
+    #[error("could not read the managed state of {}", .stacks.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", "))]
+    Unreadable {
+        /// Those stacks.
+        stacks: Vec<String>,
+    },
+}
+
 /// Options of `gf status`.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -157,12 +168,8 @@ pub async fn run<W: World>(s: &Session<W>, o: &Options) -> anyhow::Result<u8> {
     } else {
         print_human(s, &reports, &cache);
     }
-    let unread: Vec<String> = reports.iter().filter(|r| r.managed.is_none()).map(|r| format!("`{}`", r.name)).collect();
-    if unread.is_empty() {
-        Ok(exit::OK)
-    } else {
-        Err(anyhow::anyhow!("could not read the managed state of {}", unread.join(", ")))
-    }
+    let stacks: Vec<String> = reports.iter().filter(|r| r.managed.is_none()).map(|r| r.name.clone()).collect();
+    if stacks.is_empty() { Ok(exit::OK) } else { Err(StatusError::Unreadable { stacks }.into()) }
 }
 
 /// The tofu version a saved plan is judged against (what `apply` would run), or why not.

@@ -224,16 +224,19 @@ pub enum DriftPlan {
     Refresh,
 }
 
-/// One of `gf drift`'s plans, written to `out` (a unique temporary name, removed after
-/// `show -json`; the saved `plan.tfplan` is never touched). `-detailed-exitcode`: 2 means changes.
-pub fn drift_plan(which: DriftPlan, out: &Path, extra: &ExtraArgs) -> Vec<OsString> {
-    let mut a: Vec<OsString> = vec!["plan".into(), "-input=false".into(), "-json".into()];
+/// One of `gf drift`'s plans: `gf plan`'s own command line (so whatever a plan is given, the
+/// drift plans are given too) written to `paths.plan_out` (a unique temporary name, removed after
+/// `show -json`; the saved `plan.tfplan` is never touched), plus `-detailed-exitcode` (2 means
+/// changes) and, for the managed-vs-observed comparison, `-refresh-only`.
+pub fn drift_plan(which: DriftPlan, paths: &Paths, extra: &ExtraArgs) -> Vec<OsString> {
+    let mut a = main(Op::Plan, paths, extra, false, true).unwrap_or_default();
+    let at = a.iter().position(|x| x == "-json").map_or(a.len(), |i| i + 1);
+    let mut flags: Vec<OsString> = Vec::new();
     if which == DriftPlan::Refresh {
-        a.push("-refresh-only".into());
+        flags.push("-refresh-only".into());
     }
-    a.push("-detailed-exitcode".into());
-    a.push(os(format!("-out={}", out.display())));
-    a.extend(extra.args.iter().map(OsString::from));
+    flags.push("-detailed-exitcode".into());
+    a.splice(at..at, flags);
     a
 }
 
@@ -323,13 +326,18 @@ mod tests {
             assert!(err.to_string().contains(hint), "{a}: {err}");
         }
         let out = Path::new("/r/.gf/dev/a/.drift.tfplan.1-0");
-        let p = drift_plan(DriftPlan::Pending, out, &e);
+        let paths =
+            Paths { backend_file: "b".into(), plan_file: "/r/.gf/dev/a/plan.tfplan".into(), plan_out: out.into() };
+        let p = drift_plan(DriftPlan::Pending, &paths, &e);
         assert_eq!(
             p[..5],
             ["plan", "-input=false", "-json", "-detailed-exitcode", "-out=/r/.gf/dev/a/.drift.tfplan.1-0"]
         );
         assert_eq!(p.last().unwrap(), "-lock-timeout=5s");
-        let r = drift_plan(DriftPlan::Refresh, out, &e);
+        let r = drift_plan(DriftPlan::Refresh, &paths, &e);
+        let plan = main(Op::Plan, &paths, &e, false, false).unwrap();
+        assert_eq!(p.len(), plan.len() + 1, "a plan's command line plus `-detailed-exitcode`: {p:?} {plan:?}");
+        assert!(plan.iter().all(|a| p.contains(a)));
         assert_eq!(r[3], "-refresh-only");
         assert!(!p.iter().any(|a| a == "-lock=false") && !r.iter().any(|a| a == "-lock=false"));
         assert_eq!(show_json(out), ["show", "-json", "/r/.gf/dev/a/.drift.tfplan.1-0"]);

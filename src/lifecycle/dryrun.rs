@@ -184,8 +184,9 @@ fn dry_stack<W: World>(
     if o.op == Op::Drift {
         for which in [argv::DriftPlan::Pending, argv::DriftPlan::Refresh] {
             let tmp = work::unique_sibling(&work.dir.join(super::drift::TEMP_PLAN));
+            let drift_paths = Paths { plan_out: tmp.clone(), ..paths.clone() };
             commands.push(Cmd {
-                argv: render(argv::drift_plan(which, &tmp, extra)),
+                argv: render(argv::drift_plan(which, &drift_paths, extra)),
                 cwd: cwd.clone(),
                 when: Some("a temporary plan: never `plan.tfplan`; exit 2 means changes".into()),
             });

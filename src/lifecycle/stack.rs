@@ -72,7 +72,7 @@ pub(super) struct Steps<'r, 'a, W: World> {
     pub(super) tofu: &'r Tofu,
     backend: Backend,
     pub(super) env: Vec<(OsString, OsString)>,
-    paths: Paths,
+    pub(super) paths: Paths,
 }
 
 impl<'r, 'a, W: World> Steps<'r, 'a, W> {

@@ -340,6 +340,16 @@ fn drift_tells_a_drained_scale_set_from_an_edited_one() {
         )
         .stdout_has("drained since 2026-11-27T16:04:02Z by ops@bumble");
 
+    // The drained set alone: a bounded operator action, reported, exit 0 (SPEC counts only pending
+    // changes and drift).
+    fake.set_caps("gf-docker", Some(0), Some(6));
+    let doc = g.clone().args(["drift", "runners", "--json"]).run().code(0).json();
+    let r = stack(&doc, "runners");
+    assert_eq!((r["status"].as_str(), doc["changed"].as_bool()), (Some("operator-action"), Some(false)), "{r}");
+    assert_eq!(r["operator_actions"][0]["set"], "gf-nix");
+    assert_eq!(r["drift"], json!({ "changed": false, "addresses": [] }));
+    g.clone().args(["drift", "runners"]).run().code(0).stdout_has("1 scale set drained by gf (bounded");
+
     // status shows the drained set; an unreachable cluster is reported, not fatal, for status,
     // and an error for drift (it cannot say the sets are in sync).
     let st = g.clone().args(["status", "runners", "--json"]).run().code(0).json();

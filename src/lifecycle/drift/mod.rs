@@ -96,6 +96,9 @@ pub enum DriftStatus {
     InSync,
     /// Something is pending or drifted.
     Differs,
+    /// Nothing pending or drifted, but scale sets drained by gf: bounded, expected to reconcile
+    /// (exit 0, as SPEC counts only pending changes and drift; `operator_actions` says since when).
+    OperatorAction,
     /// The comparison could not be made.
     Failed,
     /// A gate refused.
@@ -168,14 +171,23 @@ impl StackDrift {
     }
 
     fn differs(&self) -> bool {
-        self.pending.as_ref().is_some_and(|d| d.changed)
-            || self.drift.as_ref().is_some_and(|d| d.changed)
-            || !self.operator_actions.is_empty()
+        self.pending.as_ref().is_some_and(|d| d.changed) || self.drift.as_ref().is_some_and(|d| d.changed)
+    }
+
+    fn compared(&self) -> DriftStatus {
+        if self.differs() {
+            DriftStatus::Differs
+        } else if self.operator_actions.is_empty() {
+            DriftStatus::InSync
+        } else {
+            DriftStatus::OperatorAction
+        }
     }
 }
 
-/// `gf drift [STACK…|--all] [--jobs N] [--json]`: exit 2 when anything differs, 0 when nothing
-/// does, 1 when a comparison could not be made (3 when a safety gate refused).
+/// `gf drift [STACK…|--all] [--jobs N] [--json]`: exit 2 when anything is pending or drifted, 0
+/// when nothing is (drained scale sets alone included), 1 when a comparison could not be made (3
+/// when a safety gate refused).
 pub async fn run<W: World>(s: &Session<W>, o: &Options) -> anyhow::Result<u8> {
     let stacks = s.contract.select(&o.stacks, o.all)?;
     for st in &stacks {
@@ -239,7 +251,7 @@ async fn run_all<W: World>(rcx: &RunCx<'_, W>, stacks: &[&Stack]) -> Vec<StackDr
 async fn one<W: World>(rcx: &RunCx<'_, W>, stack: &Stack, out: &mut Out) -> StackDrift {
     let mut report = StackDrift::new(&stack.name);
     match compare_stack(rcx, stack, out, &mut report).await {
-        Ok(()) => report.status = if report.differs() { DriftStatus::Differs } else { DriftStatus::InSync },
+        Ok(()) => report.status = report.compared(),
         Err(e) => {
             let refusal = exit::refusal(&e);
             let interrupted = e.chain().any(|c| {
@@ -402,8 +414,9 @@ impl<W: World> Steps<'_, '_, W> {
     /// One of the two plans, to a temporary file, read back with `show -json`, removed.
     async fn drift_plan(&mut self, which: DriftPlan) -> anyhow::Result<(PlanJson, i32)> {
         let file = TempPlan(work::unique_sibling(&self.work.dir.join(TEMP_PLAN)));
-        let (code, _) =
-            self.tofu_codes(argv::drift_plan(which, &file.0, &self.rcx.facts.extra), &[0, 2], false).await?;
+        let paths = argv::Paths { plan_out: file.0.clone(), ..self.paths.clone() };
+        let plan = argv::drift_plan(which, &paths, &self.rcx.facts.extra);
+        let (code, _) = self.tofu_codes(plan, &[0, 2], false).await?;
         let (_, json) = self.tofu_codes(argv::show_json(&file.0), &[0], true).await?;
         drop(file);
         let plan = PlanJson::parse(&json).map_err(|e| DriftError::PlanJson {
@@ -465,6 +478,11 @@ fn print_stack(r: &StackDrift) {
         DriftStatus::InSync => crate::outln!(
             "{name}: in sync: desired = managed = observed{}",
             r.state.as_ref().and_then(|s| s.serial).map(|s| format!(" (state serial {s})")).unwrap_or_default()
+        ),
+        DriftStatus::OperatorAction => crate::outln!(
+            "{name}: no pending change, no drift; {} scale set{} drained by gf (bounded, expected to be restored)",
+            r.operator_actions.len(),
+            plural(r.operator_actions.len())
         ),
         DriftStatus::Differs => {
             let count = |d: &Option<Diff>| d.as_ref().map_or(0, |d| d.addresses.len());
@@ -538,11 +556,13 @@ fn finish<W: World>(s: &Session<W>, o: &Options, reports: &[StackDrift]) -> anyh
         }))?;
     } else if reports.len() > 1 {
         let n = |st: DriftStatus| reports.iter().filter(|r| r.status == st).count();
+        let drained = n(DriftStatus::OperatorAction);
         crate::outln!(
-            "{} stacks: {} in sync, {} differ, {} could not be compared",
+            "{} stacks: {} in sync, {} differ, {}{} could not be compared",
             reports.len(),
             n(DriftStatus::InSync),
             n(DriftStatus::Differs),
+            if drained > 0 { format!("{drained} with drained scale sets only, ") } else { String::new() },
             bad.len() + not_run.len()
         );
     }
