@@ -226,17 +226,18 @@ pub enum DriftPlan {
 
 /// One of `gf drift`'s plans: `gf plan`'s own command line (so whatever a plan is given, the
 /// drift plans are given too) written to `paths.plan_out` (a unique temporary name, removed after
-/// `show -json`; the saved `plan.tfplan` is never touched), plus `-detailed-exitcode` (2 means
-/// changes) and, for the managed-vs-observed comparison, `-refresh-only`.
+/// `show -json`; the saved `plan.tfplan` is never touched), plus `-detailed-exitcode` for the
+/// desired-vs-managed plan (2 means changes) or `-refresh-only` for the managed-vs-observed one.
+/// The refresh-only plan goes without `-detailed-exitcode`: terraform 1.11 exits 2 for one that
+/// prints "No changes." (an output over a counted resource is enough), so only its JSON is read.
 pub fn drift_plan(which: DriftPlan, paths: &Paths, extra: &ExtraArgs) -> Vec<OsString> {
     let mut a = main(Op::Plan, paths, extra, false, true).unwrap_or_default();
     let at = a.iter().position(|x| x == "-json").map_or(a.len(), |i| i + 1);
-    let mut flags: Vec<OsString> = Vec::new();
-    if which == DriftPlan::Refresh {
-        flags.push("-refresh-only".into());
-    }
-    flags.push("-detailed-exitcode".into());
-    a.splice(at..at, flags);
+    let flag = match which {
+        DriftPlan::Pending => "-detailed-exitcode",
+        DriftPlan::Refresh => "-refresh-only",
+    };
+    a.insert(at, flag.into());
     a
 }
 
@@ -335,6 +336,7 @@ mod tests {
         );
         assert_eq!(p.last().unwrap(), "-lock-timeout=5s");
         let r = drift_plan(DriftPlan::Refresh, &paths, &e);
+        assert!(!r.iter().any(|a| a == "-detailed-exitcode"), "terraform's refresh-only exit code is not believed");
         let plan = main(Op::Plan, &paths, &e, false, false).unwrap();
         assert_eq!(p.len(), plan.len() + 1, "a plan's command line plus `-detailed-exitcode`: {p:?} {plan:?}");
         assert!(plan.iter().all(|a| p.contains(a)));

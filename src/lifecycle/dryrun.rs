@@ -188,7 +188,7 @@ fn dry_stack<W: World>(
             commands.push(Cmd {
                 argv: render(argv::drift_plan(which, &drift_paths, extra)),
                 cwd: cwd.clone(),
-                when: Some("a temporary plan: never `plan.tfplan`; exit 2 means changes".into()),
+                when: Some("a temporary plan, never `plan.tfplan`".into()),
             });
             commands.push(Cmd {
                 argv: render(argv::show_json(&tmp)),

@@ -175,8 +175,8 @@ fn neutral(r: &str) -> bool {
 }
 
 /// Compare the two plans: `pending_plan` (normal, exit code `pending_code`) and `refresh_plan`
-/// (`-refresh-only`, exit code `refresh_code`), each `-detailed-exitcode`.
-pub fn compare(pending_plan: &PlanJson, pending_code: i32, refresh_plan: &PlanJson, refresh_code: i32) -> Comparison {
+/// (`-refresh-only`), each `-detailed-exitcode`.
+pub fn compare(pending_plan: &PlanJson, pending_code: i32, refresh_plan: &PlanJson) -> Comparison {
     let drifted: BTreeSet<String> =
         refresh_plan.resource_drift.iter().filter(|r| resource_changes(r, false)).map(|r| r.address.clone()).collect();
     // Objects whose refreshed value differs: drifted resources and data sources that read anew.
@@ -218,11 +218,12 @@ pub fn compare(pending_plan: &PlanJson, pending_code: i32, refresh_plan: &PlanJs
             pending_out.push(format!("output.{name}"));
         }
     }
-    let finish = |resources: &mut BTreeSet<String>, outputs: Vec<String>, code: i32, plan: &PlanJson| {
+    // The normal plan's exit code is the authority on "something changed"; the JSON says what.
+    // The refresh-only plan has none (see `argv::drift_plan`): its JSON decides alone.
+    let finish = |resources: &mut BTreeSet<String>, outputs: Vec<String>, code: Option<i32>, plan: &PlanJson| {
         let mut addresses: Vec<String> = std::mem::take(resources).into_iter().collect();
         addresses.extend(outputs);
-        // tofu's exit code is the authority on "something changed"; the JSON only says what.
-        let unattributed = code == 2 && !plan.names_any_change();
+        let unattributed = code == Some(2) && !plan.names_any_change();
         Diff {
             changed: !addresses.is_empty() || unattributed,
             note: unattributed.then(|| {
@@ -233,8 +234,8 @@ pub fn compare(pending_plan: &PlanJson, pending_code: i32, refresh_plan: &PlanJs
         }
     };
     Comparison {
-        pending: finish(&mut pending, pending_out, pending_code, pending_plan),
-        drift: finish(&mut drift, drift_out, refresh_code, refresh_plan),
+        pending: finish(&mut pending, pending_out, Some(pending_code), pending_plan),
+        drift: finish(&mut drift, drift_out, None, refresh_plan),
     }
 }
 
@@ -276,7 +277,7 @@ mod tests {
             "output_changes": { "seen": out("no-op", &json!("one"), &json!("one")) },
             "configuration": config()
         }));
-        let c = compare(&p, 0, &plan(&json!({ "configuration": config() })), 0);
+        let c = compare(&p, 0, &plan(&json!({ "configuration": config() })));
         assert_eq!(c, Comparison::default());
     }
 
@@ -294,7 +295,7 @@ mod tests {
             "relevant_attributes": [{ "resource": "data.terraform_remote_state.up", "attribute": ["outputs", "value"] }],
             "configuration": config()
         }));
-        let c = compare(&normal, 2, &refresh, 2);
+        let c = compare(&normal, 2, &refresh);
         assert_eq!(c.drift, Diff { changed: true, addresses: vec!["output.seen".into()], note: None });
         assert_eq!(c.pending, Diff::default(), "the normal plan's exit 2 is explained by the refresh");
     }
@@ -318,7 +319,7 @@ mod tests {
             },
             "configuration": config()
         }));
-        let c = compare(&normal, 2, &refresh, 2);
+        let c = compare(&normal, 2, &refresh);
         assert_eq!(c.pending.addresses, ["terraform_data.label", "output.label", "output.label2"]);
         assert!(c.pending.changed);
         assert_eq!(c.drift, Diff::default(), "no observed object changed: the refresh's exit 2 is the new config");
@@ -348,7 +349,7 @@ mod tests {
             "relevant_attributes": relevant,
             "configuration": config()
         }));
-        let c = compare(&normal, 2, &refresh, 2);
+        let c = compare(&normal, 2, &refresh);
         assert_eq!(
             c.pending.addresses,
             ["terraform_data.label", "output.constant", "output.label", "output.mixed"],
@@ -377,7 +378,7 @@ mod tests {
             "output_changes": { "id": out("update", &json!("old"), &json!("drifted")) },
             "configuration": config
         }));
-        let c = compare(&normal, 2, &refresh, 2);
+        let c = compare(&normal, 2, &refresh);
         assert_eq!(c.drift.addresses, ["terraform_data.x[0]", "output.id"]);
         assert_eq!(
             c.pending.addresses,
@@ -402,7 +403,7 @@ mod tests {
             "output_changes": { "id": out("update", &json!("old"), &json!("drifted")) },
             "configuration": config
         }));
-        let c = compare(&normal, 2, &refresh, 2);
+        let c = compare(&normal, 2, &refresh);
         assert_eq!(c.drift.addresses, ["terraform_data.x", "output.id"]);
         assert_eq!(c.pending.addresses, ["terraform_data.x", "output.id"]);
     }
@@ -418,7 +419,7 @@ mod tests {
         let refresh = plan(
             &json!({ "output_changes": { "seen": created }, "relevant_attributes": relevant, "configuration": config() }),
         );
-        let c = compare(&normal, 2, &refresh, 2);
+        let c = compare(&normal, 2, &refresh);
         assert_eq!(c.pending.addresses, ["output.seen"]);
         assert_eq!(c.drift, Diff::default());
     }
@@ -431,19 +432,20 @@ mod tests {
             { "address": "a.d", "mode": "managed", "change": { "actions": ["forget"] } },
             { "address": "a.e", "mode": "managed", "change": { "actions": ["no-op"] } }
         ] }));
-        let c = compare(&normal, 2, &PlanJson::default(), 0);
+        let c = compare(&normal, 2, &PlanJson::default());
         assert_eq!(c.pending.addresses, ["a.b", "a.c", "a.d"]);
     }
 
     #[test]
-    fn an_exit_code_of_2_without_a_named_change_still_counts() {
-        let c = compare(&PlanJson::default(), 2, &PlanJson::default(), 2);
-        assert!(c.pending.changed && c.drift.changed);
+    fn a_normal_plan_exiting_2_without_a_named_change_still_counts() {
+        let c = compare(&PlanJson::default(), 2, &PlanJson::default());
+        assert!(c.pending.changed, "the normal plan's exit code is believed");
+        assert_eq!(c.drift, Diff::default(), "the refresh-only plan's JSON decides alone");
         assert!(c.pending.addresses.is_empty());
         assert!(c.pending.note.as_deref().unwrap().contains("-detailed-exitcode"));
         // An exit 2 explained by a named change carries no note.
         let normal = plan(&json!({ "resource_changes": [rc("a.b", &["create"])] }));
-        assert_eq!(compare(&normal, 2, &PlanJson::default(), 0).pending.note, None);
+        assert_eq!(compare(&normal, 2, &PlanJson::default()).pending.note, None);
     }
 
     #[test]

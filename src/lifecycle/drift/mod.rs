@@ -4,8 +4,7 @@
 //!
 //! It walks the same gate pipeline as `plan` (run gates: extra arguments, sources, context, tofu,
 //! credentials; stack gates: local lock, errored state, state key) and runs tofu through the same
-//! steps (backend file, init, child environment). Both plans are `-detailed-exitcode` plans written
-//! to unique temporary files in `.gf/<env>/<stack>/`, read back with `show -json` in memory and
+//! steps (backend file, init, child environment). Both plans are written to unique temporary files in `.gf/<env>/<stack>/`, read back with `show -json` in memory and
 //! removed; the saved `plan.tfplan` is never touched. tofu takes and releases the S3 lock for each
 //! plan, as for any plan. The state is read before and after: a state that moved meanwhile (or,
 //! which must never happen, was moved by gf) fails the stack rather than mixing two states.
@@ -303,8 +302,8 @@ async fn compare_stack<W: World>(
         let mut steps = Steps::new(rcx, stack, work, out)?;
         steps.init().await?;
         let (pending, pending_code) = steps.drift_plan(DriftPlan::Pending).await?;
-        let (refresh, refresh_code) = steps.drift_plan(DriftPlan::Refresh).await?;
-        Ok::<_, anyhow::Error>(classify::compare(&pending, pending_code, &refresh, refresh_code))
+        let (refresh, _) = steps.drift_plan(DriftPlan::Refresh).await?;
+        Ok::<_, anyhow::Error>(classify::compare(&pending, pending_code, &refresh))
     };
     let lane = async {
         match &stack.lane {
@@ -416,7 +415,8 @@ impl<W: World> Steps<'_, '_, W> {
         let file = TempPlan(work::unique_sibling(&self.work.dir.join(TEMP_PLAN)));
         let paths = argv::Paths { plan_out: file.0.clone(), ..self.paths.clone() };
         let plan = argv::drift_plan(which, &paths, &self.rcx.facts.extra);
-        let (code, _) = self.tofu_codes(plan, &[0, 2], false).await?;
+        let ok: &[i32] = if which == DriftPlan::Pending { &[0, 2] } else { &[0] };
+        let (code, _) = self.tofu_codes(plan, ok, false).await?;
         let (_, json) = self.tofu_codes(argv::show_json(&file.0), &[0], true).await?;
         drop(file);
         let plan = PlanJson::parse(&json).map_err(|e| DriftError::PlanJson {
