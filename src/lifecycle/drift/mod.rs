@@ -10,6 +10,8 @@
 //! which must never happen, was moved by gf) fails the stack rather than mixing two states.
 
 mod classify;
+mod plans;
+mod report;
 mod scalesets;
 
 use std::path::PathBuf;
@@ -21,19 +23,18 @@ use serde::Serialize;
 pub use classify::{Comparison, Diff, PlanJson};
 pub use scalesets::{Caps, DesiredSet, SetComparison, Verdict as SetVerdict, desired_sets};
 
-use super::argv::{self, DriftPlan};
+use super::argv::DriftPlan;
 use super::eval::{Mode, RunCx, StackCx, state_at};
 use super::gates::Decision;
 use super::out::Out;
-use super::render::{self, Render};
 use super::stack::Steps;
-use super::work::{self, StateAtPlan};
+use super::work::StateAtPlan;
 use super::{LifecycleError, Options};
 use crate::contract::{Lane, Stack};
 use crate::exit::{self, Refused};
 use crate::s3state::{self, StateFacts};
 use crate::session::{Session, World};
-use crate::tofu::{Invocation, Stream, TofuError};
+use crate::tofu::TofuError;
 use crate::{signals, ui};
 
 /// How long reading a lane's scale sets may take before the cluster counts as unreachable.
@@ -240,7 +241,7 @@ async fn run_all<W: World>(rcx: &RunCx<'_, W>, stacks: &[&Stack]) -> Vec<StackDr
             out.flush();
         }
         if !o.json {
-            print_stack(&report);
+            report::print_stack(&report);
         }
         reports.push(report);
     }
@@ -389,152 +390,6 @@ fn merge_lane(stack: &Stack, sets: &[SetComparison], drift: &mut Diff, actions: 
             });
         }
     }
-}
-
-/// A plan file that is removed when dropped: also on an error or a signal.
-struct TempPlan(PathBuf);
-
-impl Drop for TempPlan {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-/// tofu's `-json` lines `gf drift` does not show: its own report says what differs, and the
-/// refresh-only plan's output lines would show pending changes as if they were drift.
-fn shown(line: &str) -> bool {
-    let kind = serde_json::from_str::<serde_json::Value>(line)
-        .ok()
-        .and_then(|v| v.get("type").and_then(serde_json::Value::as_str).map(str::to_string));
-    !matches!(kind.as_deref(), Some("planned_change" | "resource_drift" | "outputs" | "change_summary"))
-}
-
-impl<W: World> Steps<'_, '_, W> {
-    /// One of the two plans, to a temporary file, read back with `show -json`, removed.
-    async fn drift_plan(&mut self, which: DriftPlan) -> anyhow::Result<(PlanJson, i32)> {
-        let file = TempPlan(work::unique_sibling(&self.work.dir.join(TEMP_PLAN)));
-        let paths = argv::Paths { plan_out: file.0.clone(), ..self.paths.clone() };
-        let plan = argv::drift_plan(which, &paths, &self.rcx.facts.extra);
-        let ok: &[i32] = if which == DriftPlan::Pending { &[0, 2] } else { &[0] };
-        let (code, _) = self.tofu_codes(plan, ok, false).await?;
-        let (_, json) = self.tofu_codes(argv::show_json(&file.0), &[0], true).await?;
-        drop(file);
-        let plan = PlanJson::parse(&json).map_err(|e| DriftError::PlanJson {
-            stack: self.stack.name.clone(),
-            which: if which == DriftPlan::Refresh { "refresh-only" } else { "normal" },
-            reason: e.to_string(),
-        })?;
-        Ok((plan, code))
-    }
-
-    /// Run tofu accepting the exit codes `ok`; stdout is kept (`keep`) or rendered into the
-    /// stack's output; a failure carries tofu's error diagnostics.
-    async fn tofu_codes(
-        &mut self,
-        args: Vec<std::ffi::OsString>,
-        ok: &[i32],
-        keep: bool,
-    ) -> Result<(i32, Vec<u8>), LifecycleError> {
-        let inv = Invocation { args, cwd: self.stack.dir.clone(), env: self.env.clone() };
-        let out = &mut *self.out;
-        let mut r = Render::default();
-        let mut kept = Vec::new();
-        let res = self
-            .tofu
-            .run_codes(inv, ok, |s, l| match s {
-                Stream::Stdout if keep => {
-                    kept.extend_from_slice(l);
-                    kept.push(b'\n');
-                }
-                Stream::Stdout => {
-                    let l = String::from_utf8_lossy(l);
-                    let lines = r.feed(&l);
-                    if shown(&l) {
-                        for line in lines {
-                            out.line(&line);
-                        }
-                    }
-                }
-                Stream::Stderr => out.line(&render::strip_ansi(&String::from_utf8_lossy(l))),
-            })
-            .await;
-        match res {
-            Ok(code) => Ok((code, kept)),
-            Err(TofuError::Failed { argv, status, mut tail }) => {
-                if !r.errors.is_empty() {
-                    tail.clone_from(&r.errors);
-                }
-                Err(TofuError::Failed { argv, status, tail }.into())
-            }
-            Err(e) => Err(e.into()),
-        }
-    }
-}
-
-fn print_stack(r: &StackDrift) {
-    let name = &r.name;
-    match r.status {
-        DriftStatus::NotRun => crate::outln!("{name}: not run"),
-        DriftStatus::InSync => crate::outln!(
-            "{name}: in sync: desired = managed = observed{}",
-            r.state.as_ref().and_then(|s| s.serial).map(|s| format!(" (state serial {s})")).unwrap_or_default()
-        ),
-        DriftStatus::OperatorAction => crate::outln!(
-            "{name}: no pending change, no drift; {} scale set{} drained by gf (bounded, expected to be restored)",
-            r.operator_actions.len(),
-            plural(r.operator_actions.len())
-        ),
-        DriftStatus::Differs => {
-            let count = |d: &Option<Diff>| d.as_ref().map_or(0, |d| d.addresses.len());
-            let mut parts = vec![format!("{} pending", count(&r.pending)), format!("{} drifted", count(&r.drift))];
-            if !r.operator_actions.is_empty() {
-                parts.push(format!("{} operator action{}", r.operator_actions.len(), plural(r.operator_actions.len())));
-            }
-            crate::outln!("{name}: differs: {}", parts.join(", "));
-        }
-        DriftStatus::Failed | DriftStatus::Refused | DriftStatus::Interrupted => {
-            let what = match (r.status, r.gate) {
-                (DriftStatus::Refused, Some(g)) => format!("refused ({g})"),
-                (DriftStatus::Interrupted, _) => "interrupted".into(),
-                _ => "failed".into(),
-            };
-            crate::outln!("{name}: {what}: {}", r.error.as_deref().unwrap_or(""));
-        }
-    }
-    for (label, diff) in [("pending", &r.pending), ("drift", &r.drift)] {
-        let Some(d) = diff else { continue };
-        for a in &d.addresses {
-            let why = r
-                .scale_sets
-                .iter()
-                .flatten()
-                .find(|s| a.ends_with(&format!("/{}", s.name)) && a.starts_with("AutoscalingRunnerSet/"))
-                .and_then(|s| s.reason.as_deref())
-                .map(|w| format!(" ({w})"))
-                .unwrap_or_default();
-            crate::outln!("  {label:<8} {a}{why}");
-        }
-        if let Some(n) = &d.note {
-            crate::outln!("  {label:<8} ({n})");
-        }
-    }
-    for a in &r.operator_actions {
-        crate::outln!(
-            "  {:<8} AutoscalingRunnerSet/{}/{} drained since {} by {}: {} now, {} desired, {} to restore (`gf lane restore`)",
-            "operator",
-            a.namespace,
-            a.set,
-            a.since,
-            a.who,
-            crate::lane::arc::caps(a.observed.min, a.observed.max),
-            crate::lane::arc::caps(a.desired.min, a.desired.max),
-            crate::lane::arc::caps(a.recorded.min, a.recorded.max)
-        );
-    }
-}
-
-fn plural(n: usize) -> &'static str {
-    if n == 1 { "" } else { "s" }
 }
 
 fn finish<W: World>(s: &Session<W>, o: &Options, reports: &[StackDrift]) -> anyhow::Result<u8> {
