@@ -1071,7 +1071,7 @@ fn unit_test_names() -> BTreeSet<String> {
 }
 
 /// tests/it modules whose every test needs a Nix store, moto or tofu.
-const NEED_TOOLS: [&str; 4] = ["cache", "deploy", "gates", "migrate"];
+const NEED_TOOLS: [&str; 5] = ["cache", "deploy", "drift", "gates", "migrate"];
 /// tests/it modules none of whose tests needs them.
 const TOOL_FREE: [&str; 2] = ["contract", "lane"];
 /// The tests of the other modules that need none of them: they run in the sandbox. A test of those
