@@ -100,6 +100,11 @@
     "migrate::the_object_store_writes_conditionally_against_real_s3"
     "migrate::wrong_or_missing_credentials_fail_without_echoing_them_and_without_a_lock"
     "show::show_renders_every_kind_of_change_and_never_a_sensitive_value"
+    "drift::drift_tells_pending_changes_from_drift_and_never_writes_the_state_or_the_saved_plan"
+    "drift::drift_walks_the_gates_like_plan_and_reports_every_stack"
+    "drift::status_shows_saved_plans_held_locks_and_errored_states_without_running_tofu"
+    "drift::drift_tells_a_drained_scale_set_from_an_edited_one"
+    "drift::a_signal_or_another_run_during_drift_leaves_nothing_behind_and_is_never_reported_as_in_sync"
   ];
   # A tofu or terraform binary, without moto.
   tofu = [

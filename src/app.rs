@@ -152,6 +152,11 @@ async fn dispatch(cli: Cli, vars: Vars) -> anyhow::Result<u8> {
         }
         Command::Show(a) => show_cmd(&g.session(vars)?, &a).await,
         Command::State(a) => state_cmd(&g.session(vars)?, a).await,
+        Command::Status(a) => {
+            let o = crate::status::Options { stacks: a.stacks, all: a.all, json: a.json };
+            crate::status::run(&g.session(vars)?, &o).await
+        }
+        Command::Drift(a) => lifecycle::drift::run(&g.session(vars)?, &drift_options(a)).await,
         Command::Doctor(a) => crate::doctor::run(&g.session(vars)?, a.json).await,
         Command::Cache(CacheCommand::Check(a)) => cache_check(&g, &vars, a).await,
         Command::Lane(cmd) => {
@@ -232,6 +237,16 @@ fn apply_options(a: cli::ApplyArgs) -> lifecycle::Options {
         skip_cache_gate: a.skip_cache_gate,
         timeout: a.timeout,
         lock_wait: a.lock.lock_wait,
+        ..run_options(a.run)
+    }
+}
+
+fn drift_options(a: cli::DriftArgs) -> lifecycle::Options {
+    lifecycle::Options {
+        op: lifecycle::Op::Drift,
+        jobs: usize::from(a.jobs),
+        lock_wait: a.lock.lock_wait,
+        allow_empty_state: a.allow_empty_state,
         ..run_options(a.run)
     }
 }

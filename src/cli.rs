@@ -46,6 +46,10 @@ pub enum Command {
     Show(ShowArgs),
     /// Managed-state facts from S3 (serial, lineage, lock); `unlock`, `push-errored`, `migrate`
     State(StateArgs),
+    /// Each stack's managed state, locks, saved plan, errored state, lane and cache (no tofu run)
+    Status(StatusArgs),
+    /// Desired vs managed (`pending`) and managed vs observed (`drift`) per stack; exit 2 when any differs
+    Drift(DriftArgs),
     /// Preflight of the environment: context, S3, tofu, cache
     Doctor(JsonFlag),
     /// The Attic cache gate
@@ -103,6 +107,8 @@ impl Command {
             Self::Output(a) => a.run.json,
             Self::Show(a) => a.json,
             Self::State(a) => a.json(),
+            Self::Status(a) => a.json,
+            Self::Drift(a) => a.run.json,
             Self::Cache(CacheCommand::Check(a)) => a.json,
             Self::Lane(LaneCommand::Status(a) | LaneCommand::Drain(a) | LaneCommand::Restore(a)) => a.json,
             Self::Affected(a) => a.json,
@@ -268,6 +274,35 @@ pub struct ShowArgs {
     /// Markdown for a pull-request comment or `$GITHUB_STEP_SUMMARY` (at most 65,536 characters)
     #[arg(long)]
     pub markdown: bool,
+}
+
+/// `gf status`.
+#[derive(Debug, Args, Clone)]
+pub struct StatusArgs {
+    /// Stacks to show, in any order (shown in dependency order)
+    #[arg(value_name = "STACK", required_unless_present = "all", conflicts_with = "all")]
+    pub stacks: Vec<String>,
+    /// Every stack of the contract
+    #[arg(long)]
+    pub all: bool,
+    /// Print one JSON document on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `gf drift`.
+#[derive(Debug, Args, Clone)]
+pub struct DriftArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    #[command(flatten)]
+    pub lock: LockWait,
+    /// Stacks compared at once
+    #[arg(long, short = 'j', default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: u16,
+    /// Compare a stack whose state does not exist yet (everything is then pending)
+    #[arg(long)]
+    pub allow_empty_state: bool,
 }
 
 /// `gf state <STACK>`, or one of its actions.

@@ -29,6 +29,7 @@ pub mod show;
 pub mod signals;
 pub mod sources;
 pub mod state;
+pub mod status;
 pub mod tofu;
 pub mod ui;
 pub mod variables;

@@ -415,7 +415,18 @@ fn pump(r: impl AsyncRead + Unpin + Send + 'static, stream: Stream, tx: mpsc::Un
 impl Tofu {
     /// Run tofu, handing each output line (bytes) to `on_line` as it arrives; a signal to gf is
     /// forwarded (see the module docs). The whole output is read whatever `on_line` does.
-    pub async fn run(&self, inv: Invocation, mut on_line: impl FnMut(Stream, &[u8])) -> Result<(), TofuError> {
+    pub async fn run(&self, inv: Invocation, on_line: impl FnMut(Stream, &[u8])) -> Result<(), TofuError> {
+        self.run_codes(inv, &[0], on_line).await.map(|_| ())
+    }
+
+    /// [`Tofu::run`], where every exit code in `ok` is a success (`plan -detailed-exitcode` exits 2
+    /// when it found changes); returns the exit code.
+    pub async fn run_codes(
+        &self,
+        inv: Invocation,
+        ok: &[i32],
+        mut on_line: impl FnMut(Stream, &[u8]),
+    ) -> Result<i32, TofuError> {
         let argv = render_argv(&self.path, &inv.args);
         let mut cmd = tokio::process::Command::new(&self.path);
         cmd.args(&inv.args)
@@ -477,11 +488,12 @@ impl Tofu {
         if let Some(sig) = crate::signals::received() {
             return Err(TofuError::Interrupted { argv, signal: sig.name() });
         }
-        if status.success() {
-            Ok(())
-        } else {
-            let status = status.code().map_or_else(|| format!("{status}"), |c| format!("exit {c}"));
-            Err(TofuError::Failed { argv, status, tail: tail.into_lines() })
+        match status.code() {
+            Some(c) if ok.contains(&c) => Ok(c),
+            code => {
+                let status = code.map_or_else(|| format!("{status}"), |c| format!("exit {c}"));
+                Err(TofuError::Failed { argv, status, tail: tail.into_lines() })
+            }
         }
     }
 }

@@ -89,6 +89,11 @@ impl TrustedKeys {
         self.0.is_empty()
     }
 
+    /// The key names, in order.
+    pub fn key_names(&self) -> Vec<&str> {
+        self.0.iter().map(|k| k.name.as_str()).collect()
+    }
+
     /// The key names, comma-joined in backticks (for messages).
     pub fn names(&self) -> String {
         self.0.iter().map(|k| format!("`{}`", k.name)).collect::<Vec<_>>().join(", ")

@@ -37,18 +37,25 @@ enum Value {
 }
 
 const PLANNING: &[Op] = &[Op::Plan, Op::Destroy];
-const RUNNING: &[Op] = &[Op::Plan, Op::Apply, Op::Destroy];
+/// Where the desired state's inputs (variables, targets) may be given: `gf drift` plans too.
+const DESIRED: &[Op] = &[Op::Plan, Op::Destroy, Op::Drift];
+const RUNNING: &[Op] = &[Op::Plan, Op::Apply, Op::Destroy, Op::Drift];
 
 /// SPEC's allowlist, with the commands tofu accepts each one in. `apply` applies a saved plan,
-/// which fixes variables and targets, so only the run-time flags reach it.
+/// which fixes variables and targets, so only the run-time flags reach it. `gf drift` takes
+/// neither `-refresh` (refreshing is its comparison) nor `-replace` (a made-up pending change).
 const ALLOWED: &[Allowed] = &[
-    Allowed { name: "var", value: Value::Required, ops: PLANNING },
-    Allowed { name: "var-file", value: Value::Required, ops: PLANNING },
-    Allowed { name: "target", value: Value::Required, ops: PLANNING },
+    Allowed { name: "var", value: Value::Required, ops: DESIRED },
+    Allowed { name: "var-file", value: Value::Required, ops: DESIRED },
+    Allowed { name: "target", value: Value::Required, ops: DESIRED },
     Allowed { name: "replace", value: Value::Required, ops: &[Op::Plan] },
     Allowed { name: "parallelism", value: Value::Required, ops: RUNNING },
     Allowed { name: "refresh", value: Value::Bool, ops: PLANNING },
-    Allowed { name: "lock-timeout", value: Value::Required, ops: &[Op::Init, Op::Plan, Op::Apply, Op::Destroy] },
+    Allowed {
+        name: "lock-timeout",
+        value: Value::Required,
+        ops: &[Op::Init, Op::Plan, Op::Apply, Op::Destroy, Op::Drift],
+    },
     Allowed { name: "compact-warnings", value: Value::None, ops: RUNNING },
     Allowed { name: "upgrade", value: Value::None, ops: &[Op::Init] },
 ];
@@ -122,11 +129,16 @@ impl ExtraArgs {
                 )));
             };
             if !allowed.ops.contains(&op) {
-                return Err(refuse(format!(
-                    "`tofu {}` does not take `-{name}` here{}",
-                    op.tofu_command(),
-                    if op == Op::Apply { " (the saved plan already fixed it: pass it to `gf plan`)" } else { "" }
-                )));
+                return Err(refuse(match (op, name) {
+                    (Op::Drift, "refresh") => {
+                        "`gf drift` compares the state with what a refresh observes: it always refreshes".into()
+                    }
+                    _ => format!(
+                        "`tofu {}` does not take `-{name}` here{}",
+                        op.tofu_command(),
+                        if op == Op::Apply { " (the saved plan already fixed it: pass it to `gf plan`)" } else { "" }
+                    ),
+                }));
             }
             let value = match (allowed.value, inline) {
                 (Value::None, None) => None,
@@ -193,7 +205,8 @@ pub fn main(op: Op, paths: &Paths, extra: &ExtraArgs, destroy_plan: bool) -> Opt
     let var_file = paths.var_file.iter().map(|p| os(format!("-var-file={}", p.display())));
     let extra = var_file.chain(given.iter().cloned());
     Some(match op {
-        Op::Init => return None,
+        // `init` is its own command line; `gf drift` runs two plans and two `show -json` ([`drift_plan`]).
+        Op::Init | Op::Drift => return None,
         Op::Plan => {
             let mut a: Vec<OsString> = vec!["plan".into(), "-input=false".into(), "-json".into()];
             if destroy_plan {
@@ -219,6 +232,37 @@ pub fn main(op: Op, paths: &Paths, extra: &ExtraArgs, destroy_plan: bool) -> Opt
         Op::Output => vec!["output".into(), "-json".into()],
         Op::Show => vec!["show".into(), "-json".into(), paths.plan_file.clone().into_os_string()],
     })
+}
+
+/// Which of `gf drift`'s two plans.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DriftPlan {
+    /// Desired vs managed: a normal plan.
+    Pending,
+    /// Managed vs observed: `-refresh-only`.
+    Refresh,
+}
+
+/// One of `gf drift`'s plans: `gf plan`'s own command line (so whatever a plan is given, the
+/// drift plans are given too) written to `paths.plan_out` (a unique temporary name, removed after
+/// `show -json`; the saved `plan.tfplan` is never touched), plus `-detailed-exitcode` for the
+/// desired-vs-managed plan (2 means changes) or `-refresh-only` for the managed-vs-observed one.
+/// The refresh-only plan goes without `-detailed-exitcode`: terraform 1.11 exits 2 for one that
+/// prints "No changes." (an output over a counted resource is enough), so only its JSON is read.
+pub fn drift_plan(which: DriftPlan, paths: &Paths, extra: &ExtraArgs) -> Vec<OsString> {
+    let mut a = main(Op::Plan, paths, extra, false).unwrap_or_default();
+    let at = a.iter().position(|x| x == "-json").map_or(a.len(), |i| i + 1);
+    let flag = match which {
+        DriftPlan::Pending => "-detailed-exitcode",
+        DriftPlan::Refresh => "-refresh-only",
+    };
+    a.insert(at, flag.into());
+    a
+}
+
+/// `show -json <plan>`: the plan as JSON (read in memory, never written anywhere).
+pub fn show_json(plan: &Path) -> Vec<OsString> {
+    vec!["show".into(), "-json".into(), plan.as_os_str().to_os_string()]
 }
 
 fn os(s: String) -> OsString {
@@ -288,6 +332,47 @@ mod tests {
         assert!(ExtraArgs::parse(Op::Plan, &args(&["-compact-warnings=1"])).is_err());
         assert!(ExtraArgs::parse(Op::Plan, &args(&["-made-up"])).unwrap_err().why.contains("allowlist"));
         assert_eq!(ExtraArgs::parse(Op::Apply, &args(&["-parallelism", "4"])).unwrap().args, ["-parallelism=4"]);
+    }
+
+    #[test]
+    fn drift_takes_the_desired_inputs_but_never_skips_the_refresh() {
+        let e =
+            ExtraArgs::parse(Op::Drift, &args(&["-var-file=dev.tfvars", "-target=a.b", "-lock-timeout=5s"])).unwrap();
+        assert_eq!(e.var_files, [PathBuf::from("dev.tfvars")]);
+        for (a, hint) in [
+            ("-refresh=false", "always refreshes"),
+            ("-refresh-only", "gf drift"),
+            ("-replace=a.b", "does not take"),
+            ("-out=x", "plan.tfplan"),
+            ("-lock=false", "gf state unlock"),
+            ("-detailed-exitcode", "output options"),
+        ] {
+            let err = ExtraArgs::parse(Op::Drift, &args(&[a])).unwrap_err();
+            assert!(err.to_string().contains(hint), "{a}: {err}");
+        }
+        let out = Path::new("/r/.gf/dev/a/.drift.tfplan.1-0");
+        let paths = Paths {
+            no_color: false,
+            var_file: None,
+            backend_file: "b".into(),
+            plan_file: "/r/.gf/dev/a/plan.tfplan".into(),
+            plan_out: out.into(),
+        };
+        let p = drift_plan(DriftPlan::Pending, &paths, &e);
+        assert_eq!(
+            p[..5],
+            ["plan", "-input=false", "-json", "-detailed-exitcode", "-out=/r/.gf/dev/a/.drift.tfplan.1-0"]
+        );
+        assert_eq!(p.last().unwrap(), "-lock-timeout=5s");
+        let r = drift_plan(DriftPlan::Refresh, &paths, &e);
+        assert!(!r.iter().any(|a| a == "-detailed-exitcode"), "terraform's refresh-only exit code is not believed");
+        let plan = main(Op::Plan, &paths, &e, false).unwrap();
+        assert_eq!(p.len(), plan.len() + 1, "a plan's command line plus `-detailed-exitcode`: {p:?} {plan:?}");
+        assert!(plan.iter().all(|a| p.contains(a)));
+        assert_eq!(r[3], "-refresh-only");
+        assert!(!p.iter().any(|a| a == "-lock=false") && !r.iter().any(|a| a == "-lock=false"));
+        assert_eq!(show_json(out), ["show", "-json", "/r/.gf/dev/a/.drift.tfplan.1-0"]);
+        assert!(main(Op::Drift, &paths, &e, false).is_none());
     }
 
     #[test]

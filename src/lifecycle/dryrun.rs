@@ -209,9 +209,25 @@ fn dry_stack<W: World>(
     if let Some(a) = argv::main(o.op, &paths, extra, destroy_plan) {
         commands.push(Cmd {
             argv: render(a),
-            cwd,
+            cwd: cwd.clone(),
             when: (o.op == Op::Plan).then(|| "written to a unique name, then saved as `plan.tfplan`".into()),
         });
+    }
+    if o.op == Op::Drift {
+        for which in [argv::DriftPlan::Pending, argv::DriftPlan::Refresh] {
+            let tmp = work::unique_sibling(&work.dir.join(super::drift::TEMP_PLAN));
+            let drift_paths = Paths { plan_out: tmp.clone(), ..paths.clone() };
+            commands.push(Cmd {
+                argv: render(argv::drift_plan(which, &drift_paths, extra)),
+                cwd: cwd.clone(),
+                when: Some("a temporary plan, never `plan.tfplan`".into()),
+            });
+            commands.push(Cmd {
+                argv: render(argv::show_json(&tmp)),
+                cwd: cwd.clone(),
+                when: Some("read in memory, then the temporary plan is removed".into()),
+            });
+        }
     }
     DryStack {
         name: stack.name.clone(),

@@ -131,16 +131,18 @@ impl Gate {
     /// Whether the gate applies to this command (and stack, for stack gates).
     pub fn applies(self, o: &Options, stack: Option<&Stack>) -> bool {
         let op = o.op;
-        let mutating = matches!(op, Op::Init | Op::Plan | Op::Apply | Op::Destroy);
+        // `gf drift` changes no state, but initializes and plans in `.gf/<env>/<stack>/` like
+        // `plan`, and must not compare against a state an `errored.tfstate` says is not the truth.
+        let mutating = matches!(op, Op::Init | Op::Plan | Op::Apply | Op::Destroy | Op::Drift);
         match self {
             Self::TofuArgs | Self::Sources | Self::Context | Self::Tofu | Self::Credentials | Self::StateKey => true,
             Self::OperatorInCi => matches!(op, Op::Apply | Op::Destroy),
             // A saved plan already holds its inputs (tofu takes none with it).
-            Self::Inputs => matches!(op, Op::Plan | Op::Destroy),
+            Self::Inputs => matches!(op, Op::Plan | Op::Destroy | Op::Drift),
             // Which stacks reach the cluster is decided by the verdict (it reads their sources).
             Self::ClusterIdentity => op.needs_context(),
             Self::LocalLock => mutating,
-            Self::ErroredState => matches!(op, Op::Plan | Op::Apply | Op::Destroy),
+            Self::ErroredState => matches!(op, Op::Plan | Op::Apply | Op::Destroy | Op::Drift),
             Self::NoPlan => matches!(op, Op::Apply | Op::Show),
             Self::StalePlan => op == Op::Apply,
             Self::Cache => matches!(op, Op::Plan | Op::Apply) && stack.is_none_or(|s| s.requires_cache),

@@ -7,6 +7,7 @@
 //! goes to `.gf/<env>/<stack>/` (see [`work`]).
 
 pub mod argv;
+pub mod drift;
 mod dryrun;
 pub mod errored;
 pub mod eval;
@@ -54,6 +55,8 @@ pub enum Op {
     Output,
     /// `tofu show -json` of the saved plan (`gf show`).
     Show,
+    /// `gf drift`: a normal and a refresh-only plan, neither saved (see [`drift`]).
+    Drift,
 }
 
 impl Op {
@@ -66,12 +69,16 @@ impl Op {
             Self::Destroy => "destroy",
             Self::Output => "output",
             Self::Show => "show",
+            Self::Drift => "drift",
         }
     }
 
     /// The tofu subcommand it runs.
     pub fn tofu_command(self) -> &'static str {
-        self.name()
+        match self {
+            Self::Drift => "plan",
+            other => other.name(),
+        }
     }
 
     /// Whether `KUBE_CONTEXT` must match (SPEC: init, plan, apply, destroy).
@@ -312,16 +319,7 @@ pub async fn run<W: World>(s: &Session<W>, o: &Options) -> anyhow::Result<u8> {
     if o.dry_run {
         return dryrun::run(s, o, &stacks).await;
     }
-    if s.vars.get("TF_LOG_PATH").is_some() {
-        ui::warn(
-            "`TF_LOG_PATH` is set: gf does not pass it to tofu (the log would hold the S3 credentials); `TF_LOG` goes to gf's output, redacted",
-        );
-    }
-    for k in s.vars.names_with_prefix("TF_HTTP_") {
-        ui::warn(&format!(
-            "`{k}` is set: GitLab HTTP state is compatibility-only; gf removes it from tofu's environment"
-        ));
-    }
+    warn_tf_http(&s.vars);
     let mut rcx = RunCx::new(s, o, &stacks, Mode::Real);
     let decisions = tokio::select! {
         d = rcx.run_gates() => d,
@@ -349,6 +347,20 @@ pub async fn run<W: World>(s: &Session<W>, o: &Options) -> anyhow::Result<u8> {
     }
     let (reports, first_error) = run_stacks(&rcx, &stacks).await;
     finish(s, o, &reports, first_error)
+}
+
+/// `TF_HTTP_*` is never passed to tofu: say so, naming each variable (never its value).
+fn warn_tf_http(vars: &Vars) {
+    if vars.get("TF_LOG_PATH").is_some() {
+        ui::warn(
+            "`TF_LOG_PATH` is set: gf does not pass it to tofu (the log would hold the S3 credentials); `TF_LOG` goes to gf's output, redacted",
+        );
+    }
+    for k in vars.names_with_prefix("TF_HTTP_") {
+        ui::warn(&format!(
+            "`{k}` is set: GitLab HTTP state is compatibility-only; gf removes it from tofu's environment"
+        ));
+    }
 }
 
 /// Every stack in order (or concurrently for `plan --jobs N`); stops at the first failure.
@@ -539,7 +551,8 @@ fn print_summary(op: Op, reports: &[StackReport]) {
                 }
             }
             (_, Op::Apply | Op::Destroy) => r.changes.unwrap_or_default().describe(true),
-            (_, Op::Output | Op::Show) => continue,
+            // `gf drift` prints its own report (`drift::run`).
+            (_, Op::Output | Op::Show | Op::Drift) => continue,
         };
         crate::outln!("{}: {text}", r.stack);
     }

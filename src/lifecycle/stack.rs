@@ -80,22 +80,27 @@ pub(super) async fn show_plan<W: World>(
         .map_err(|e| LifecycleError::OutputJson { stack: stack.name.clone(), reason: e.to_string() }.into())
 }
 
-/// What the tofu commands of one stack need.
-struct Steps<'r, 'a, W: World> {
-    rcx: &'r RunCx<'a, W>,
-    stack: &'a Stack,
-    work: Work,
-    out: &'r mut Out,
-    tofu: &'r Tofu,
+/// What the tofu commands of one stack need (also `gf drift`'s plans, in [`super::drift`]).
+pub(super) struct Steps<'r, 'a, W: World> {
+    pub(super) rcx: &'r RunCx<'a, W>,
+    pub(super) stack: &'a Stack,
+    pub(super) work: Work,
+    pub(super) out: &'r mut Out,
+    pub(super) tofu: &'r Tofu,
     backend: Backend,
-    env: Vec<(OsString, OsString)>,
-    paths: Paths,
+    pub(super) env: Vec<(OsString, OsString)>,
+    pub(super) paths: Paths,
     /// Plan and destroy: the var files tofu reads, hashed before it reads them.
-    var_files: Vec<VarFile>,
+    pub(super) var_files: Vec<VarFile>,
 }
 
 impl<'r, 'a, W: World> Steps<'r, 'a, W> {
-    fn new(rcx: &'r RunCx<'a, W>, stack: &'a Stack, work: Work, out: &'r mut Out) -> Result<Self, LifecycleError> {
+    pub(super) fn new(
+        rcx: &'r RunCx<'a, W>,
+        stack: &'a Stack,
+        work: Work,
+        out: &'r mut Out,
+    ) -> Result<Self, LifecycleError> {
         let s = rcx.s;
         // The `tofu` and `credentials` gates passed, so both are known.
         let (Some(tofu), Some(settings)) = (rcx.facts.tofu.as_ref(), rcx.facts.settings.as_ref()) else {
@@ -146,7 +151,7 @@ impl<'r, 'a, W: World> Steps<'r, 'a, W> {
     }
 
     /// Write the backend file and initialize unless already initialized; whether init ran.
-    async fn init(&mut self) -> anyhow::Result<bool> {
+    pub(super) async fn init(&mut self) -> anyhow::Result<bool> {
         self.work.create()?;
         work::write_private(&self.paths.backend_file, self.backend.to_tfbackend().as_bytes())?;
         if self.initialized() {
@@ -167,7 +172,8 @@ impl<'r, 'a, W: World> Steps<'r, 'a, W> {
             return Ok(());
         };
         match o.op {
-            Op::Init | Op::Show => Ok(()),
+            // `gf drift` runs its own plans (`super::drift`).
+            Op::Init | Op::Show | Op::Drift => Ok(()),
             Op::Plan => self.plan(a, report).await,
             Op::Apply => self.apply(a, meta, report).await,
             Op::Destroy => self.destroy(a, report).await,

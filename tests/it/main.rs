@@ -8,6 +8,7 @@ mod cache;
 mod contract;
 mod conventions;
 mod deploy;
+mod drift;
 mod fake_kube;
 mod gates;
 mod http_state;

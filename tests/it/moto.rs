@@ -83,14 +83,21 @@ impl Moto {
     /// One plain HTTP/1.1 request: status and body. moto does not verify signatures, but treats a
     /// request without `Authorization` as anonymous (403 on private objects), so a dummy one is sent.
     pub fn request(&self, method: &str, path: &str) -> (u16, Vec<u8>) {
+        self.request_with(method, path, b"")
+    }
+
+    /// [`Moto::request`] with a body.
+    pub fn request_with(&self, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         write!(
             s,
-            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAuthorization: {AUTH}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-            self.port
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAuthorization: {AUTH}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            self.port,
+            body.len()
         )
         .unwrap();
+        s.write_all(body).unwrap();
         let mut raw = Vec::new();
         s.read_to_end(&mut raw).unwrap();
         let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("HTTP response head");
@@ -103,24 +110,6 @@ impl Moto {
         (status, body)
     }
 
-    /// Put `body` at `key` in [`BUCKET`] (unconditionally).
-    pub fn put(&self, key: &str, body: &[u8]) {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        write!(
-            s,
-            "PUT /{BUCKET}/{key} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAuthorization: {AUTH}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-            self.port,
-            body.len()
-        )
-        .unwrap();
-        s.write_all(body).unwrap();
-        let mut raw = Vec::new();
-        s.read_to_end(&mut raw).unwrap();
-        let head = String::from_utf8_lossy(&raw);
-        assert!(head.starts_with("HTTP/1.1 200"), "PUT {key}: {head}");
-    }
-
     /// The object at `key` in [`BUCKET`], `None` on 404.
     pub fn get(&self, key: &str) -> Option<Vec<u8>> {
         let (status, body) = self.request("GET", &format!("/{BUCKET}/{key}"));
@@ -129,6 +118,12 @@ impl Moto {
             404 => None,
             other => panic!("GET {key}: HTTP {other}: {}", String::from_utf8_lossy(&body)),
         }
+    }
+
+    /// Put `body` at `key` in [`BUCKET`] (e.g. a state lock another run holds).
+    pub fn put(&self, key: &str, body: &[u8]) {
+        let (status, resp) = self.request_with("PUT", &format!("/{BUCKET}/{key}"), body);
+        assert_eq!(status, 200, "PUT {key}: {}", String::from_utf8_lossy(&resp));
     }
 
     /// Every key in [`BUCKET`] (from ListObjects' XML).

@@ -1072,7 +1072,7 @@ fn unit_test_names() -> BTreeSet<String> {
 
 /// tests/it modules whose every test needs a Nix store, moto, tofu or the repository beyond the
 /// package's source (`.github/`, `scripts/`).
-const NEED_TOOLS: [&str; 5] = ["cache", "deploy", "gates", "migrate", "workflows"];
+const NEED_TOOLS: [&str; 6] = ["cache", "deploy", "drift", "gates", "migrate", "workflows"];
 /// tests/it modules none of whose tests needs them (`affected` needs git, which the sandbox has).
 const TOOL_FREE: [&str; 3] = ["affected", "contract", "lane"];
 /// The tests of the other modules that need none of them: they run in the sandbox. A test of those

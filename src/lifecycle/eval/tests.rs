@@ -322,6 +322,42 @@ async fn dry_and_real_runs_stop_at_the_same_gate() {
             uid: None,
         },
         Case {
+            name: "drift with a bad extra arg",
+            vars: &[],
+            op: Op::Drift,
+            stack: "alpha",
+            state: Some(1),
+            plan: None,
+            cache_down: false,
+            want: Gate::TofuArgs,
+            files: &[],
+            uid: None,
+        },
+        Case {
+            name: "drift in the wrong context",
+            vars: &[("KUBE_CONTEXT", "kind")],
+            op: Op::Drift,
+            stack: "alpha",
+            state: Some(1),
+            plan: None,
+            cache_down: false,
+            want: Gate::Context,
+            files: &[],
+            uid: None,
+        },
+        Case {
+            name: "drift of a missing state",
+            vars: &[],
+            op: Op::Drift,
+            stack: "beta",
+            state: None,
+            plan: None,
+            cache_down: true,
+            want: Gate::StateKey,
+            files: &[],
+            uid: None,
+        },
+        Case {
             name: "destroy plan unconfirmed",
             vars: &[],
             op: Op::Apply,
@@ -466,6 +502,45 @@ async fn dry_and_real_runs_stop_at_the_same_gate() {
         assert!(real.last().unwrap().verdict.refuses(), "{}: the real run stops at its refusal", c.name);
         assert!(dry.len() >= real.len(), "{}: the dry run reports every gate", c.name);
     }
+}
+
+#[tokio::test]
+async fn drift_holds_the_local_lock_and_needs_no_cache_and_no_saved_plan() {
+    let dir = repo();
+    let world = FakeWorld {
+        cache: std::sync::Arc::new(crate::cache::client::MemCache {
+            down: Some("connection refused".into()),
+            ..Default::default()
+        }),
+        ..FakeWorld::default()
+    };
+    world.store.put("beta/terraform.tfstate", state_json(3).as_bytes());
+    let s = session(dir.path(), &[], world);
+    let o = opts(Op::Drift, "beta");
+    let gates: Vec<Gate> = walk(&s, &o, Mode::Dry).await.iter().map(|d| d.gate).collect();
+    assert_eq!(
+        gates,
+        [
+            Gate::TofuArgs,
+            Gate::Sources,
+            Gate::Inputs,
+            Gate::Context,
+            Gate::Tofu,
+            Gate::Credentials,
+            Gate::ClusterIdentity,
+            Gate::LocalLock,
+            Gate::ErroredState,
+            Gate::StateKey
+        ],
+        "drift plans with the desired inputs on the right cluster; no operator-in-ci, cache, no-plan, stale-plan, destroy or lane gate: it deploys nothing"
+    );
+    let real = walk(&s, &o, Mode::Real).await;
+    assert!(real.iter().all(|d| !d.verdict.refuses()), "{real:#?}");
+    // A plan holding the stack in this checkout refuses the drift (and the other way round).
+    let work = Work::new(s.root(), "dev", "beta");
+    let _held = work.lock("beta", "dev", "gf plan", std::time::Duration::ZERO).unwrap();
+    assert_eq!(first_refusal(&walk(&s, &o, Mode::Real).await), Some(Gate::LocalLock));
+    assert_eq!(first_refusal(&walk(&s, &o, Mode::Dry).await), Some(Gate::LocalLock));
 }
 
 #[tokio::test]
