@@ -13,19 +13,11 @@ cd "$(dirname "$0")/.."
 PAIRS=${PAIRS:-5}
 RUNS=${RUNS:-3}
 
-TOFU=${GF_TOFU:-$(command -v tofu || command -v terraform || true)}
-[ -n "$TOFU" ] || { echo "no tofu or terraform on PATH; set GF_TOFU" >&2; exit 1; }
-python3 -c 'import moto.server' 2>/dev/null || { echo "moto is missing: pip install 'moto[server]'" >&2; exit 1; }
-
-if [ -n "${GF_BIN:-}" ]; then GF=$GF_BIN; else cargo build --release -q; GF=$PWD/target/release/gf; fi
-
-WORK=$(mktemp -d)
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-python3 -m moto.server -H 127.0.0.1 -p "$PORT" >"$WORK/moto.log" 2>&1 &
-MOTO=$!
-trap 'kill $MOTO 2>/dev/null; rm -rf "$WORK"' EXIT
-for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$PORT" && break; sleep 0.1; done
-curl -s -X PUT "http://127.0.0.1:$PORT/gf-state" >/dev/null
+. scripts/bench-lib.sh
+bench_tools
+bench_gf
+PORT=$(free_port)
+start_moto "$PORT"
 
 # Two fixture repositories: one 300-resource stack (REPO), four independent copies (ALL).
 REPO=$WORK/repo
@@ -69,8 +61,6 @@ RAW=$WORK/raw
 cp -r "$REPO/stacks/big" "$RAW"
 "$GF" -C "$REPO" backend big >"$WORK/big.tfbackend"
 
-now() { date +%s.%N; }
-median() { python3 -c 'import sys,statistics; print("%.3f" % statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
 
 gf_times=() raw_times=()
 for i in $(seq "$PAIRS"); do

@@ -13,26 +13,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PAIRS=${PAIRS:-5}
 
-TOFU=${GF_TOFU:-$(command -v tofu || command -v terraform || true)}
-[ -n "$TOFU" ] || { echo "no tofu or terraform on PATH; set GF_TOFU" >&2; exit 1; }
-python3 -c 'import moto.server' 2>/dev/null || { echo "moto is missing: pip install 'moto[server]'" >&2; exit 1; }
+. scripts/bench-lib.sh
+bench_tools
 [ -x /usr/bin/time ] || { echo "GNU time (/usr/bin/time) is missing: apt-get install time" >&2; exit 1; }
+bench_gf
 
-if [ -n "${GF_BIN:-}" ]; then GF=$GF_BIN; else cargo build --release -q; GF=$PWD/target/release/gf; fi
-
-WORK=$(mktemp -d)
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 S3_PORT=$(free_port)
 HTTP_PORT=$(free_port)
 export HTTP_STATE_USER=bench HTTP_STATE_PASSWORD=bench-http-password
-python3 -m moto.server -H 127.0.0.1 -p "$S3_PORT" >"$WORK/moto.log" 2>&1 &
-MOTO=$!
+start_moto "$S3_PORT"
 python3 scripts/http-state-server.py "$HTTP_PORT" &
-HTTPD=$!
-trap 'kill $MOTO $HTTPD 2>/dev/null; rm -rf "$WORK"' EXIT
-for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$S3_PORT" && break; sleep 0.1; done
-AUTH='Authorization: AWS4-HMAC-SHA256 Credential=bench/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0'
-curl -s -H "$AUTH" -X PUT "http://127.0.0.1:$S3_PORT/gf-state" >/dev/null
+BENCH_PIDS+=("$!")
 
 export KUBE_CONTEXT=honey GF_TOFU=$TOFU CHECKPOINT_DISABLE=1 TF_IN_AUTOMATION=1
 export TOFU_BACKEND_S3_ENDPOINT=http://127.0.0.1:$S3_PORT TOFU_BACKEND_S3_BUCKET=gf-state
@@ -79,7 +70,7 @@ http_init() { # dir name: (re)initialize the baseline checkout on the HTTP backe
   (cd "$1" && "$TOFU" init -reconfigure -input=false -backend-config="address=$a" \
     -backend-config="lock_address=$a" -backend-config="unlock_address=$a" >/dev/null)
 }
-s3_delete() { curl -s -H "$AUTH" -X DELETE "http://127.0.0.1:$S3_PORT/gf-state/bench/$1/terraform.tfstate" >/dev/null; }
+s3_delete() { curl -s -H "$S3_AUTH" -X DELETE "http://127.0.0.1:$S3_PORT/gf-state/bench/$1/terraform.tfstate" >/dev/null; }
 
 echo "seeding the HTTP states with terraform apply (the large one takes a while)" >&2
 for n in small large; do
@@ -87,8 +78,6 @@ for n in small large; do
   (cd "$WORK/base-$n" && "$TOFU" apply -auto-approve -input=false >/dev/null)
 done
 
-now() { date +%s.%N; }
-median() { python3 -c 'import sys,statistics; print("%.3f" % statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
 rss() { sed -n 's/.*Maximum resident set size (kbytes): //p' "$1"; }
 
 for n in small large; do

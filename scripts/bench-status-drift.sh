@@ -17,19 +17,11 @@ RESOURCES=${RESOURCES:-100}
 LATENCY_MS=${LATENCY_MS:-10}
 STACKS="s1 s2 s3 s4"
 
-TOFU=${GF_TOFU:-$(command -v tofu || command -v terraform || true)}
-[ -n "$TOFU" ] || { echo "no tofu or terraform on PATH; set GF_TOFU" >&2; exit 1; }
-python3 -c 'import moto.server' 2>/dev/null || { echo "moto is missing: pip install 'moto[server]'" >&2; exit 1; }
-
-if [ -n "${GF_BIN:-}" ]; then GF=$GF_BIN; else cargo build --release -q; GF=$PWD/target/release/gf; fi
-
-WORK=$(mktemp -d)
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-python3 -m moto.server -H 127.0.0.1 -p "$PORT" >"$WORK/moto.log" 2>&1 &
-MOTO=$!
-trap 'kill $MOTO 2>/dev/null; rm -rf "$WORK"' EXIT
-for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$PORT" && break; sleep 0.1; done
-curl -s -X PUT "http://127.0.0.1:$PORT/gf-state" >/dev/null
+. scripts/bench-lib.sh
+bench_tools
+bench_gf
+PORT=$(free_port)
+start_moto "$PORT"
 
 REPO=$WORK/repo
 mkdir -p "$REPO/stacks"
@@ -68,8 +60,6 @@ unset TF_CLI_CONFIG_FILE
 # One drift first: every stack initialized, so neither side pays for an init below.
 "$GF" -C "$REPO" drift --all --jobs 4 >"$WORK/first-drift.log" 2>&1 || { cat "$WORK/first-drift.log" >&2; exit 1; }
 
-now() { date +%s.%N; }
-median() { python3 -c 'import sys,statistics; print("%.3f" % statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
 ratio() { python3 -c "print('%.2f' % ($1/$2))"; }
 
 # status vs state against the endpoint $1 (label $2).
@@ -92,7 +82,7 @@ status_vs_state() {
 status_vs_state "$TOFU_BACKEND_S3_ENDPOINT" "moto"
 
 if [ "$LATENCY_MS" != 0 ]; then
-  PROXY=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  PROXY=$(free_port)
   cat >"$WORK/proxy.py" <<'PY'
 # A TCP proxy that holds each chunk moto sends back for LATENCY seconds (requests pass at once).
 import asyncio, sys
@@ -122,8 +112,7 @@ async def main():
 asyncio.run(main())
 PY
   python3 "$WORK/proxy.py" "$PROXY" "$PORT" "$LATENCY_MS" >"$WORK/proxy.log" 2>&1 &
-  PROXY_PID=$!
-  trap 'kill $MOTO $PROXY_PID 2>/dev/null; rm -rf "$WORK"' EXIT
+  BENCH_PIDS+=("$!")
   for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$PROXY" && break; sleep 0.1; done
   status_vs_state "http://127.0.0.1:$PROXY" "moto + ${LATENCY_MS} ms"
 fi
