@@ -187,8 +187,7 @@ fn dry_stack<W: World>(
         backend_file: work.backend_file(&file_name),
         plan_file: work.plan_file(),
         plan_out: work::unique_sibling(&work.plan_file()),
-        var_file: (matches!(o.op, Op::Plan | Op::Destroy) && inputs.var_file_present)
-            .then(|| inputs::var_file_name(&s.env).into()),
+        var_file: (o.op.takes_var_file() && inputs.var_file_present).then(|| inputs::var_file_name(&s.env).into()),
     };
     let destroy_plan = o.destroy_plan
         || (o.op == Op::Apply

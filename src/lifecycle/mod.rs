@@ -85,6 +85,12 @@ impl Op {
     pub fn needs_context(self) -> bool {
         !matches!(self, Self::Output | Self::Show)
     }
+
+    /// Whether tofu is given the environment's var file (`<env>.tfvars`): every command that
+    /// plans. `apply` takes a saved plan, which holds the values; `init` and `output` read none.
+    pub fn takes_var_file(self) -> bool {
+        matches!(self, Self::Plan | Self::Destroy | Self::Drift)
+    }
 }
 
 /// A lifecycle command's options, as plain values (converted from the command line by `app`).

@@ -110,7 +110,7 @@ impl<'r, 'a, W: World> Steps<'r, 'a, W> {
             .map_err(|e| LifecycleError::Internal(e.to_string()))?;
         // Hashed before tofu reads them: an edit during the plan makes the plan stale, never the
         // other way round.
-        let var_files = if matches!(rcx.o.op, Op::Plan | Op::Destroy) {
+        let var_files = if rcx.o.op.takes_var_file() {
             std::iter::once(std::path::PathBuf::from(crate::inputs::var_file_name(&s.env)))
                 .chain(rcx.facts.extra.var_files.iter().cloned())
                 .map(|path| Ok(VarFile { sha256: work::var_file_digest(&stack.dir.join(&path))?, path }))

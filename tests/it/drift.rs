@@ -21,7 +21,8 @@ fn g(repo: &Repo, moto: &Moto) -> Gf {
     gf_for(repo, moto).env("TF_VAR_token", TOKEN)
 }
 
-/// Each stack's var file (`-- -var-file=dev.tfvars`; `down` learns the S3 endpoint from it).
+/// Each stack's var file, which gf passes to every plan and to both drift plans by itself (`down`
+/// learns the S3 endpoint from it: a drift without it could not plan at all).
 fn write_vars(repo: &Repo, moto: &Moto, v: &str, label: &str) {
     repo.write("stacks/up/dev.tfvars", &format!("v = \"{v}\"\n"));
     repo.write(
@@ -35,7 +36,6 @@ fn plan_and_apply(g: &Gf, stack: &str, first: bool) {
     if first {
         plan.push("--allow-empty-state");
     }
-    plan.extend(["--", "-var-file=dev.tfvars"]);
     g.clone().args(plan).run().code(0);
     g.clone().args(["apply", stack]).run().code(0);
 }
@@ -58,7 +58,7 @@ fn snapshot(g: &Gf, moto: &Moto, stack: &str, key: &str) -> (Vec<u8>, Value, Val
 }
 
 fn drift(g: &Gf, args: &[&str]) -> Gf {
-    g.clone().arg("drift").args(args).args(["--", "-var-file=dev.tfvars"])
+    g.clone().arg("drift").args(args)
 }
 
 fn stack<'a>(doc: &'a Value, name: &str) -> &'a Value {
@@ -95,7 +95,7 @@ fn drift_tells_pending_changes_from_drift_and_never_writes_the_state_or_the_save
     }
 
     // A saved plan of `down` that the drift runs must leave exactly as it is.
-    g.clone().args(["plan", "down", "--", "-var-file=dev.tfvars"]).run().code(0);
+    g.clone().args(["plan", "down"]).run().code(0);
     let saved =
         (repo.read(".gf/dev/down/plan.json"), std::fs::read(repo.path().join(".gf/dev/down/plan.tfplan")).unwrap());
 
@@ -222,7 +222,7 @@ fn status_shows_saved_plans_held_locks_and_errored_states_without_running_tofu()
     let g = g(&repo, &moto);
     // A stale plan: made, copied aside, applied (the state moves on), put back.
     write_vars(&repo, &moto, "two", "a");
-    g.clone().args(["plan", "up", "--", "-var-file=dev.tfvars"]).run().code(0);
+    g.clone().args(["plan", "up"]).run().code(0);
     let (meta, plan) =
         (repo.read(".gf/dev/up/plan.json"), std::fs::read(repo.path().join(".gf/dev/up/plan.tfplan")).unwrap());
     g.clone().args(["apply", "up"]).run().code(0);
@@ -378,7 +378,7 @@ fn drift_tells_a_drained_scale_set_from_an_edited_one() {
 fn drift_waiting_for_the_lock(g: &Gf, moto: &Moto) -> std::process::Child {
     let lock = br#"{"ID":"other","Operation":"OperationTypeApply","Info":"","Who":"ops@sting","Version":"1.11.4","Created":"2026-11-27T10:00:00Z","Path":"x"}"#;
     moto.put(&format!("{DOWN_KEY}.tflock"), lock);
-    let child = g.clone().args(["drift", "down", "--json", "--", "-var-file=dev.tfvars", "-lock-timeout=60s"]).spawn();
+    let child = g.clone().args(["drift", "down", "--json", "--", "-lock-timeout=60s"]).spawn();
     crate::harness::wait_until(60, "the drift's plan to wait for the lock", || {
         crate::harness::descendants(child.id()).iter().any(|p| {
             let argv = crate::harness::cmdline(*p);

@@ -118,6 +118,12 @@ fn inputs_reach_tofu_from_the_var_file_and_the_environment_and_the_secret_stays_
         .stdout_has("-var-file=dev.tfvars")
         .stdout_has("nothing refuses")
         .output_lacks(TOKEN);
+    // Both of `gf drift`'s plans get the var file too (they once ran without it, and the stack's
+    // required inputs were missing).
+    let drift = g.clone().args(["drift", "svc", "--allow-empty-state", "--dry-run"]).run();
+    let plans: Vec<&str> = drift.code(0).stdout.lines().filter(|l| l.contains(" plan -input=false")).collect();
+    assert_eq!(plans.len(), 2, "{}", drift.stdout);
+    assert!(plans.iter().all(|l| l.ends_with(" -var-file=dev.tfvars")), "{plans:?}");
     let v = g.clone().args(["plan", "svc", "--allow-empty-state", "--dry-run", "--json"]).run().code(0).json();
     let inputs = &v["stacks"][0]["inputs"];
     assert_eq!(inputs["var_file"], "stacks/svc/dev.tfvars");
