@@ -4,8 +4,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use super::json::read_lossy;
+use super::load::ContractFile;
 use super::rules::{ENV_NAME_PATTERN, LOCK_SUFFIX, env_name_problem, hidden_char, key_problem, shown};
-use super::{CONTRACT_FILE, ContractFile, Finding, Stack, line_of_key, line_of_member, read_lossy, suggest};
+use super::{CONTRACT_FILE, Finding, Stack, line_of_key, line_of_member, suggest};
 
 pub(super) fn check_contract(root: &Path, c: &ContractFile, findings: &mut Vec<Finding>) {
     let text = read_lossy(root, CONTRACT_FILE);
@@ -349,4 +351,24 @@ fn outside(rel: &str, what: &str, resolved: &Path, root: &Path) -> Finding {
             root.display()
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contract::Severity;
+
+    #[test]
+    fn duplicates_are_dropped_with_a_warning_on_the_line_of_the_repeat() {
+        let text = "{\n  \"depends_on\": [\n    \"a\",\n    \"b\",\n    \"a\", \"a\"\n  ]\n}\n";
+        let mut findings = Vec::new();
+        let deps = ["a", "b", "a", "a"].map(String::from).to_vec();
+        let kept = dedup_dependencies("x", deps, "stacks/x/stack.json", text, &mut findings);
+        assert_eq!(kept, ["a", "b"]);
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        let f = &findings[0];
+        assert_eq!((f.severity, f.code, f.line), (Severity::Warning, "duplicate-dependency", Some(5)));
+        assert_eq!(f.file.as_deref(), Some("stacks/x/stack.json"));
+        assert!(f.message.contains("stack `x`") && f.message.contains("`a`"), "{}", f.message);
+    }
 }

@@ -8,15 +8,23 @@ use std::io::IsTerminal as _;
 use super::argv::ExtraArgs;
 use super::gates::{Decision, Gate, Scope, Verdict, gates_for};
 use super::out::Out;
-use super::work::{self, LocalLock, PlanMeta, StateAtPlan, Work, WorkError};
+use super::work::{LocalLock, PlanMeta, Work};
 use super::{Op, Options};
-use crate::backend::Backend;
 use crate::context::ContextStatus;
-use crate::contract::{ApplyMode, Severity, Stack};
-use crate::inputs::{self, StackInputs};
-use crate::s3state::{self, S3Settings, StateFacts};
+use crate::contract::Stack;
+use crate::inputs::StackInputs;
+use crate::s3state::{S3Settings, StateFacts};
 use crate::session::{Session, World};
-use crate::tofu::{self, Tofu};
+use crate::tofu::Tofu;
+
+mod cluster;
+mod local;
+mod run;
+mod state;
+#[cfg(test)]
+mod tests;
+
+pub use state::{check_plan, state_at};
 
 /// How the pipeline is walked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,100 +88,16 @@ impl<'a, W: World> RunCx<'a, W> {
     }
 
     async fn run_gate(&mut self, gate: Gate) -> Verdict {
-        let (s, o) = (self.s, self.o);
         match gate {
-            Gate::TofuArgs => match ExtraArgs::parse(o.op, &o.tofu_args) {
-                Ok(extra) => {
-                    let v = if extra.args.is_empty() {
-                        Verdict::pass("no extra tofu arguments")
-                    } else {
-                        let sensitive =
-                            self.stacks.iter().flat_map(|st| inputs::sensitive_names(s.root(), st)).collect();
-                        Verdict::pass(format!("allowed: {}", inputs::mask_var_args(&extra.args, &sensitive).join(" ")))
-                    };
-                    self.facts.extra = extra;
-                    v
-                }
-                Err(e) => Verdict::refuse(gate, e.to_string()),
-            },
-            Gate::Sources => {
-                let errors: Vec<String> = self
-                    .stacks
-                    .iter()
-                    .flat_map(|st| crate::check::check_sources(s.root(), st))
-                    .filter(|f| f.severity == Severity::Error)
-                    .map(|f| f.to_string())
-                    .collect();
-                if errors.is_empty() {
-                    Verdict::pass("the stacks' sources pass `gf check`'s source rules")
-                } else {
-                    Verdict::refuse(gate, format!("the stacks' sources fail `gf check`:\n  {}", errors.join("\n  ")))
-                }
-            }
+            Gate::TofuArgs => self.tofu_args(),
+            Gate::Sources => self.sources(),
             Gate::Inputs => self.inputs(),
             Gate::Context => self.context(),
             Gate::OperatorInCi => self.operator_in_ci(),
             Gate::Tofu => self.tofu().await,
-            Gate::Credentials => match S3Settings::from_lookup(s.vars.lookup(), &s.contract.backend.region) {
-                Ok(settings) => {
-                    let v = Verdict::pass(format!(
-                        "endpoint `{}`, bucket `{}`; the credentials reach tofu only as `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`",
-                        settings.location.endpoint, settings.location.bucket
-                    ));
-                    self.facts.settings = Some(settings);
-                    v
-                }
-                Err(e) => Verdict::refuse(gate, e.to_string()),
-            },
+            Gate::Credentials => self.credentials(),
             Gate::ClusterIdentity => self.cluster_identity().await,
             _ => Verdict::skip("not a run gate"),
-        }
-    }
-
-    fn operator_in_ci(&self) -> Verdict {
-        let operator: Vec<String> = self
-            .stacks
-            .iter()
-            .filter(|st| st.apply == ApplyMode::Operator)
-            .map(|st| format!("`{}`", st.name))
-            .collect();
-        if !self.s.ci {
-            return Verdict::pass("`CI` is not `true`");
-        }
-        if operator.is_empty() {
-            return Verdict::pass("`CI=true`, and no selected stack is `apply: operator`");
-        }
-        Verdict::refuse(
-            Gate::OperatorInCi,
-            format!(
-                "`CI=true` and {} {} `apply: operator`: operator stacks are applied by an operator, not by CI (the whole run is refused)",
-                operator.join(", "),
-                if operator.len() == 1 { "is" } else { "are" }
-            ),
-        )
-    }
-
-    async fn tofu(&mut self) -> Verdict {
-        let s = self.s;
-        let loc = match tofu::locate(s.vars.lookup()) {
-            Ok(l) => l,
-            Err(e) => return Verdict::refuse(Gate::Tofu, e.to_string()),
-        };
-        let terraform = loc.source == tofu::Source::PathTerraform;
-        match Tofu::probe_cached(loc, &version_cache(s.root())).await {
-            Ok(t) => {
-                if terraform && self.mode == Mode::Real {
-                    crate::ui::warn(&format!(
-                        "no `tofu` found: using `{}` (Terraform); set `GF_TOFU` or use `nix develop` for the pinned OpenTofu",
-                        t.path.display()
-                    ));
-                }
-                let v =
-                    Verdict::pass(format!("`{}` ({}), version {}", t.path.display(), t.source.describe(), t.version));
-                self.facts.tofu = Some(t);
-                v
-            }
-            Err(e) => Verdict::refuse(Gate::Tofu, e.to_string()),
         }
     }
 }
@@ -241,90 +165,6 @@ impl<'r, 'a, W: World> StackCx<'r, 'a, W> {
         }
     }
 
-    fn local_lock(&mut self) -> Verdict {
-        let (s, o) = (self.run.s, self.run.o);
-        let at = super::argv::rel(s.root(), &self.work.dir);
-        if !self.real() {
-            return match self.work.lock_holder() {
-                Some(holder) => Verdict::refuse(
-                    Gate::LocalLock,
-                    format!("another gf run in this checkout holds `{}` in `{}` ({holder})", self.stack.name, s.env),
-                ),
-                None => Verdict::pass(format!("`{at}` is free; the run holds it until it ends")),
-            };
-        }
-        match self.work.lock(&self.stack.name, &s.env, &format!("gf {}", o.op.name()), o.lock_wait) {
-            Ok(lock) => {
-                self.lock = Some(lock);
-                Verdict::pass(format!("`{at}` held by this run (pid {})", std::process::id()))
-            }
-            Err(e @ WorkError::Busy { .. }) => Verdict::refuse(Gate::LocalLock, e.to_string()),
-            Err(e) => Verdict::error(e.to_string()),
-        }
-    }
-
-    fn errored_state(&mut self) -> Verdict {
-        let s = self.run.s;
-        let stray = self.stack.dir.join(work::ERRORED_STATE);
-        if self.real() {
-            match work::adopt_errored_state(&self.stack.dir, &self.work) {
-                Ok(Some(dest)) => self.out.warn(&format!(
-                    "found `{}` (tofu could not save state after an apply): moved it to `{}` (0600)",
-                    super::argv::rel(s.root(), &stray),
-                    super::argv::rel(s.root(), &dest)
-                )),
-                Ok(None) => {}
-                Err(e) => return Verdict::error(e.to_string()),
-            }
-        }
-        let held = if self.work.errored_state().is_file() {
-            Some(self.work.errored_state())
-        } else if stray.is_file() {
-            Some(stray)
-        } else {
-            None
-        };
-        match held {
-            Some(p) => Verdict::refuse(
-                Gate::ErroredState,
-                format!(
-                    "`{}` holds state tofu could not save after a failed apply of `{}` (the only copy of what was applied): push it with `gf state push-errored {}`, or remove it if you know it is obsolete",
-                    super::argv::rel(s.root(), &p),
-                    self.stack.name,
-                    self.stack.name
-                ),
-            ),
-            None => Verdict::pass("no `errored.tfstate` waiting"),
-        }
-    }
-
-    fn no_plan(&mut self) -> Verdict {
-        let s = self.run.s;
-        let plan = super::argv::rel(s.root(), &self.work.plan_file());
-        let none = || {
-            Verdict::refuse(
-                Gate::NoPlan,
-                format!(
-                    "no saved plan for `{}` in `{}` (`{plan}`): `gf apply` applies only a plan saved by `gf plan {}`",
-                    self.stack.name, s.env, self.stack.name
-                ),
-            )
-        };
-        match work::read_json::<PlanMeta>(&self.work.plan_meta()) {
-            Ok(Some(m)) if self.work.plan_file().is_file() => {
-                let v = Verdict::pass(format!(
-                    "`{plan}` from {}{}",
-                    m.created,
-                    if m.destroy { " (a destroy plan)" } else { "" }
-                ));
-                self.meta = Some(m);
-                v
-            }
-            Ok(_) => none(),
-            Err(e) => Verdict::refuse(Gate::NoPlan, e.to_string()),
-        }
-    }
-
     async fn cache(&mut self) -> Verdict {
         let (s, o) = (self.run.s, self.run.o);
         if o.skip_cache_gate {
@@ -344,82 +184,6 @@ impl<'r, 'a, W: World> StackCx<'r, 'a, W> {
                 Verdict::pass(detail)
             }
             Err(detail) => Verdict::refuse(Gate::Cache, detail),
-        }
-    }
-
-    async fn state_key(&mut self) -> Verdict {
-        let (s, o) = (self.run.s, self.run.o);
-        let Some(settings) = &self.run.facts.settings else {
-            return Verdict::skip("needs the S3 settings (`credentials`)");
-        };
-        let key = match self.stack.state_key(&s.env) {
-            Ok(k) => k.to_string(),
-            Err(e) => return Verdict::error(e.to_string()),
-        };
-        let store = s.world.store(settings);
-        let spinner = if self.real() {
-            self.out.spinner(&format!("looking up `s3://{}/{key}`", settings.location.bucket))
-        } else {
-            None
-        };
-        let facts = Box::pin(s3state::facts(&store, &key)).await;
-        if let Some(p) = spinner {
-            p.finish_and_clear();
-        }
-        let facts = match facts {
-            Ok(f) => f,
-            Err(e) => return Verdict::error(e.to_string()),
-        };
-        let object = format!("`s3://{}/{key}`", facts.bucket);
-        let allow = o.allow_empty_state || self.meta.as_ref().is_some_and(|m| m.allow_empty_state);
-        if let (Some(lock), true) = (&facts.lock, self.real()) {
-            self.out.warn(&format!(
-                "the state is locked by {} ({}) since {} (lock id {}); tofu will wait for or fail on it (a lock left by a crash: `gf state unlock {}`)",
-                lock.who, lock.operation, lock.since, lock.id, self.stack.name
-            ));
-        }
-        let v = if facts.exists {
-            Verdict::pass(format!(
-                "{object}: serial {}, lineage {}",
-                facts.serial.unwrap_or(0),
-                facts.lineage.as_deref().unwrap_or("-")
-            ))
-        } else if allow {
-            if self.real() {
-                self.out.warn(&format!("no state at {object}: accepted (`--allow-empty-state`)"));
-            }
-            Verdict::pass(format!("no state at {object}: accepted (`--allow-empty-state`)"))
-        } else {
-            Verdict::refuse(
-                Gate::StateKey,
-                format!(
-                    "no state at {object} for stack `{}` in `{}`: tofu would start an empty state and plan to recreate everything; check the key and the bucket, or pass `--allow-empty-state` if this stack has never been applied",
-                    self.stack.name, s.env
-                ),
-            )
-        };
-        self.facts = Some(facts);
-        v
-    }
-
-    fn stale_plan(&self) -> Verdict {
-        let run = self.run;
-        let (Some(meta), Some(facts), Some(settings), Some(tofu)) =
-            (&self.meta, &self.facts, &run.facts.settings, &run.facts.tofu)
-        else {
-            return Verdict::skip("needs the saved plan (`no-plan`) and the state (`state-key`)");
-        };
-        let backend = match Backend::new(self.stack, &run.s.env, settings.location.clone()) {
-            Ok(b) => b,
-            Err(e) => return Verdict::error(e.to_string()),
-        };
-        match check_plan(meta, facts, &backend, &run.s.env, tofu, &self.work, &self.stack.dir) {
-            Ok(()) => Verdict::pass(format!(
-                "the plan matches: state serial {}, backend, tofu {}, plan digest",
-                facts.serial.unwrap_or(0),
-                tofu.version
-            )),
-            Err(why) => Verdict::refuse(Gate::StalePlan, format!("{why}; run `gf plan {}` again", self.stack.name)),
         }
     }
 
@@ -481,77 +245,3 @@ impl<'r, 'a, W: World> StackCx<'r, 'a, W> {
         }
     }
 }
-
-/// The state a plan was made against, as recorded.
-pub fn state_at(f: &StateFacts) -> StateAtPlan {
-    StateAtPlan { exists: f.exists, serial: f.serial, lineage: f.lineage.clone(), etag: f.etag.clone() }
-}
-
-/// Why a saved plan no longer applies, if it does not: another stack/env or backend, another state,
-/// another tofu, other plan bytes, changed var files.
-pub fn check_plan(
-    meta: &PlanMeta,
-    facts: &StateFacts,
-    backend: &Backend,
-    env: &str,
-    tofu: &Tofu,
-    work: &Work,
-    stack_dir: &std::path::Path,
-) -> Result<(), String> {
-    let stack = &backend.stack;
-    if meta.env != env || meta.stack != *stack {
-        return Err(format!("the saved plan is for `{}` in `{}`, not `{stack}` in `{env}`", meta.stack, meta.env));
-    }
-    if meta.backend_digest != backend.digest() {
-        return Err(format!(
-            "the backend of `{stack}` changed since the plan (endpoint, bucket, region or key differ)"
-        ));
-    }
-    let now = state_at(facts);
-    if now.exists != meta.state.exists || now.serial != meta.state.serial || now.etag != meta.state.etag {
-        let show = |s: &StateAtPlan| {
-            if s.exists {
-                format!("serial {} (ETag {})", s.serial.unwrap_or(0), s.etag.as_deref().unwrap_or("-"))
-            } else {
-                "no state".to_string()
-            }
-        };
-        return Err(format!(
-            "the state of `{stack}` changed since the plan was made ({}): plan was against {}, state is now {}",
-            meta.created,
-            show(&meta.state),
-            show(&now)
-        ));
-    }
-    if meta.tofu_version != tofu.version {
-        return Err(format!(
-            "the saved plan of `{stack}` was made with tofu {} but this is {}",
-            meta.tofu_version, tofu.version
-        ));
-    }
-    let digest = work::file_digest(&work.plan_file()).map_err(|e| e.to_string())?;
-    if meta.plan_digest != digest {
-        return Err(format!(
-            "`plan.tfplan` of `{stack}` is not the file `gf plan` saved (its SHA-256 differs from `plan.json`)"
-        ));
-    }
-    for vf in &meta.var_files {
-        let now = work::var_file_digest(&stack_dir.join(&vf.path)).map_err(|e| e.to_string())?;
-        if now == vf.sha256 {
-            continue;
-        }
-        let shown = vf.path.display();
-        return Err(match (vf.sha256.as_str(), now.as_str()) {
-            (work::ABSENT, _) => {
-                format!("var file `{shown}` of `{stack}` exists now but did not when the plan was made")
-            }
-            (_, work::ABSENT) => format!("var file `{shown}` of `{stack}` was removed since the plan"),
-            _ => format!("var file `{shown}` of `{stack}` changed since the plan"),
-        });
-    }
-    Ok(())
-}
-
-mod cluster;
-#[cfg(test)]
-mod tests;

@@ -7,6 +7,7 @@
 //! goes to `.gf/<env>/<stack>/` (see [`work`]).
 
 pub mod argv;
+mod child_env;
 pub mod drift;
 mod dryrun;
 pub mod errored;
@@ -15,29 +16,27 @@ pub mod gates;
 pub mod out;
 mod prompt;
 pub mod render;
+mod report;
+mod saved;
 mod stack;
 pub mod work;
 
-use std::ffi::OsString;
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt as _;
-use serde::Serialize;
 
-use crate::backend;
 use crate::contract::Stack;
-use crate::exit;
-use crate::s3state::S3Settings;
 use crate::session::{Session, Vars, World};
 use crate::tofu::TofuError;
 use crate::{signals, ui};
+pub use child_env::{ClusterChoice, child_env};
 use eval::{Mode, RunCx};
 use out::Out;
-use render::Changes;
-use work::StateAtPlan;
+pub use report::{StackReport, Status};
+use report::{finish, record};
+pub use saved::{SavedPlan, saved_plan};
 
 /// Which lifecycle command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -158,150 +157,6 @@ pub enum LifecycleError {
     Internal(String),
 }
 
-/// The cluster tofu's kubernetes and helm providers reach: the kubeconfig gf resolved and the
-/// environment's context.
-#[derive(Debug, Clone)]
-pub struct ClusterChoice<'a> {
-    /// The kubeconfig files (the session's: `KUBECONFIG`, else `~/.kube/config`).
-    pub kubeconfig: &'a [std::path::PathBuf],
-    /// The environment's `kube_context`.
-    pub context: &'a str,
-}
-
-impl ClusterChoice<'_> {
-    /// `KUBE_CONFIG_PATH` (one file) or `KUBE_CONFIG_PATHS` (several, `:`-separated), absolute
-    /// (tofu runs in the stack folder), the files that exist (as kubectl skips the others), and
-    /// `KUBE_CTX`.
-    pub fn vars(&self) -> Vec<(OsString, OsString)> {
-        let existing: Vec<&std::path::PathBuf> = self.kubeconfig.iter().filter(|p| p.is_file()).collect();
-        let files: Vec<std::path::PathBuf> =
-            if existing.is_empty() { self.kubeconfig.iter().collect() } else { existing }
-                .into_iter()
-                .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
-                .collect();
-        let mut out: Vec<(OsString, OsString)> = Vec::new();
-        match files.as_slice() {
-            [] => {}
-            [one] => out.push(("KUBE_CONFIG_PATH".into(), one.clone().into_os_string())),
-            many => {
-                let joined = std::env::join_paths(many).unwrap_or_else(|_| many[0].clone().into_os_string());
-                out.push(("KUBE_CONFIG_PATHS".into(), joined));
-            }
-        }
-        out.push(("KUBE_CTX".into(), self.context.into()));
-        out
-    }
-}
-
-/// The child's environment: gf's own, without `TF_HTTP_*`, gf's S3 variables, other AWS
-/// credentials, the Attic token (tofu needs none of it) and every `KUBE_*` variable (the
-/// providers would read `KUBE_HOST`, `KUBE_TOKEN`, `KUBE_CTX`, … as cluster settings); plus the
-/// S3 credentials as `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY` and the cluster gf chose.
-pub fn child_env(
-    vars: &Vars,
-    settings: &S3Settings,
-    data_dir: &Path,
-    cluster: &ClusterChoice<'_>,
-) -> Vec<(OsString, OsString)> {
-    const DROP: &[&str] = &[
-        backend::ENV_ACCESS_KEY,
-        backend::ENV_SECRET_KEY,
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_SESSION_TOKEN",
-        "AWS_PROFILE",
-        "GF_ATTIC_TOKEN",
-        "TF_DATA_DIR",
-        "TF_WORKSPACE",
-        "TF_CLI_ARGS",
-        // tofu's log file would hold the request headers, credentials included.
-        "TF_LOG_PATH",
-    ];
-    let mut env: Vec<(OsString, OsString)> = vars
-        .iter()
-        .filter(|(k, _)| {
-            let k = k.to_string_lossy();
-            !k.starts_with("TF_HTTP_")
-                && !k.starts_with("TF_CLI_ARGS_")
-                && !k.starts_with("KUBE_")
-                && !DROP.contains(&k.as_ref())
-        })
-        .map(|(k, v)| (k.to_os_string(), v.to_os_string()))
-        .collect();
-    let mut add = |k: &str, v: &str| env.push((k.into(), v.into()));
-    add("AWS_ACCESS_KEY_ID", &settings.access_key);
-    add("AWS_SECRET_ACCESS_KEY", &settings.secret_key);
-    add("TF_IN_AUTOMATION", "1");
-    add("TF_INPUT", "0");
-    // No upgrade check calling out to checkpoint-api.hashicorp.com from a deploy.
-    add("CHECKPOINT_DISABLE", "1");
-    env.push(("TF_DATA_DIR".into(), data_dir.as_os_str().to_os_string()));
-    env.extend(cluster.vars());
-    env
-}
-
-/// What happened to one stack.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Status {
-    /// Done, nothing to report.
-    Ok,
-    /// A plan with changes.
-    Changes,
-    /// tofu or gf failed.
-    Failed,
-    /// A gate refused.
-    Refused,
-    /// A signal stopped it.
-    Interrupted,
-    /// Not started (an earlier stack failed, or a signal).
-    NotRun,
-}
-
-/// What happened to one stack.
-#[derive(Debug, Clone, Serialize)]
-pub struct StackReport {
-    /// Stack name.
-    pub stack: String,
-    /// What happened.
-    pub status: Status,
-    /// The refusing gate (`refused`).
-    pub gate: Option<&'static str>,
-    /// Resource changes (plan: planned; apply/destroy: made).
-    pub changes: Option<Changes>,
-    /// Whether init ran (false: skipped, already initialized against the same backend).
-    pub initialized: Option<bool>,
-    /// The saved plan (plan).
-    pub plan: Option<String>,
-    /// A destroy plan (plan).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub destroy_plan: bool,
-    /// The state as gf found it before tofu ran.
-    pub state: Option<StateAtPlan>,
-    /// `output --json`: the outputs.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub outputs: Option<serde_json::Value>,
-    /// The error, for `failed`/`refused`/`interrupted`.
-    pub error: Option<String>,
-}
-
-impl StackReport {
-    fn new(stack: &str, status: Status) -> Self {
-        Self {
-            stack: stack.to_string(),
-            status,
-            gate: None,
-            changes: None,
-            initialized: None,
-            plan: None,
-            destroy_plan: false,
-            state: None,
-            outputs: None,
-            error: None,
-        }
-    }
-}
-
 /// Run a lifecycle command over the selected stacks.
 pub async fn run<W: World>(s: &Session<W>, o: &Options) -> anyhow::Result<u8> {
     let mut stacks = s.contract.select(&o.stacks, o.all)?;
@@ -413,216 +268,4 @@ async fn run_stacks<W: World>(
         }
     }
     (reports, first_error)
-}
-
-fn finish<W: World>(
-    s: &Session<W>,
-    o: &Options,
-    reports: &[StackReport],
-    first_error: Option<(String, anyhow::Error)>,
-) -> anyhow::Result<u8> {
-    let changes = o.op == Op::Plan && reports.iter().any(|r| r.status == Status::Changes);
-    let not_run: Vec<&str> = reports.iter().filter(|r| r.status == Status::NotRun).map(|r| r.stack.as_str()).collect();
-    if o.json {
-        ui::print_json(&serde_json::json!({
-            "command": o.op.name(),
-            "env": s.env,
-            "ok": first_error.is_none() && signals::received().is_none(),
-            "stacks": reports,
-            "not_run": not_run,
-        }))?;
-    } else {
-        print_summary(o.op, reports);
-    }
-    if let Some((stack, e)) = first_error {
-        if !not_run.is_empty() {
-            ui::note(&format!(
-                "stopped at the first failure (`{stack}`); not run: {}",
-                not_run.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
-            ));
-        }
-        return Err(e.context(format!("stack `{stack}`")));
-    }
-    if let Some(sig) = signals::received() {
-        return Err(anyhow::anyhow!("stopped by {}; not run: {}", sig.name(), not_run.join(", ")));
-    }
-    Ok(if o.detailed_exitcode && changes { exit::CHANGES } else { exit::OK })
-}
-
-fn record(
-    reports: &mut Vec<StackReport>,
-    first_error: &mut Option<(String, anyhow::Error)>,
-    s: &Stack,
-    r: Option<anyhow::Result<StackReport>>,
-) {
-    let e = match r {
-        None => return reports.push(StackReport::new(&s.name, Status::NotRun)),
-        Some(Ok(rep)) => return reports.push(rep),
-        Some(Err(e)) => e,
-    };
-    let refusal = exit::refusal(&e);
-    let interrupted = e.chain().any(|c| {
-        matches!(c.downcast_ref(), Some(TofuError::Interrupted { .. }))
-            || matches!(
-                c.downcast_ref(),
-                Some(LifecycleError::Tofu(TofuError::Interrupted { .. }) | LifecycleError::Interrupted { .. })
-            )
-    });
-    let status = if interrupted {
-        Status::Interrupted
-    } else if refusal.is_some() {
-        Status::Refused
-    } else {
-        Status::Failed
-    };
-    let mut rep = StackReport::new(&s.name, status);
-    rep.gate = refusal.map(|r| r.gate);
-    rep.error = Some(format!("{e:#}"));
-    reports.push(rep);
-    if first_error.is_none() {
-        *first_error = Some((s.name.clone(), e));
-    }
-}
-
-/// The saved plan of `stack` as tofu's JSON (`tofu show -json`), with its metadata and, when it
-/// would no longer apply, why (the `stale-plan` rules): what `gf show` renders. Runs the run
-/// gates, `no-plan` and `state-key`; initializes the data folder when needed.
-pub async fn saved_plan<W: World>(s: &Session<W>, stack: &str) -> anyhow::Result<SavedPlan> {
-    let st = s.contract.stack(stack)?;
-    let o = Options { op: Op::Show, stacks: vec![st.name.clone()], jobs: 1, ..Options::default() };
-    let selection = [st];
-    let mut rcx = RunCx::new(s, &o, &selection, Mode::Real);
-    if let Some(r) = rcx.run_gates().await.iter().find_map(gates::Decision::refusal) {
-        return Err(r.into());
-    }
-    let mut out = Out::new(&st.name, false, true, false);
-    let (meta, facts, work) = {
-        let mut cx = eval::StackCx::new(&rcx, st, &mut out);
-        if let Some(r) = cx.stack_gates().await.iter().find_map(gates::Decision::refusal) {
-            return Err(r.into());
-        }
-        (cx.meta.take(), cx.facts.take(), cx.work.clone())
-    };
-    let Some(meta) = meta else {
-        return Err(LifecycleError::Internal("no plan metadata after `no-plan`".into()).into());
-    };
-    let stale = match (&facts, &rcx.facts.settings, &rcx.facts.tofu) {
-        (Some(f), Some(settings), Some(tofu)) => {
-            let backend = crate::backend::Backend::new(st, &s.env, settings.location.clone())?;
-            eval::check_plan(&meta, f, &backend, &s.env, tofu, &work, &st.dir).err()
-        }
-        _ => None,
-    };
-    let json = stack::show_plan(&rcx, st, work, &mut out).await?;
-    Ok(SavedPlan { meta, stale, json })
-}
-
-/// A saved plan as `gf show` needs it.
-#[derive(Debug)]
-pub struct SavedPlan {
-    /// Its metadata.
-    pub meta: work::PlanMeta,
-    /// Why `apply` would refuse it now (`stale-plan`), if it would.
-    pub stale: Option<String>,
-    /// `tofu show -json` of it.
-    pub json: serde_json::Value,
-}
-
-fn print_summary(op: Op, reports: &[StackReport]) {
-    if matches!(op, Op::Output | Op::Show) {
-        return;
-    }
-    for r in reports {
-        let text = match (r.status, op) {
-            (Status::NotRun, _) => "not run".to_string(),
-            (Status::Refused, _) => format!("refused ({})", r.gate.unwrap_or("?")),
-            (Status::Failed, _) => "failed".to_string(),
-            (Status::Interrupted, _) => {
-                format!("interrupted ({})", signals::received().map_or("signal", signals::Signal::name))
-            }
-            (_, Op::Init) => {
-                if r.initialized == Some(false) {
-                    "already initialized against this backend (init skipped)".into()
-                } else {
-                    "initialized".into()
-                }
-            }
-            (_, Op::Plan) => {
-                let c = r.changes.unwrap_or_default();
-                let kind = if r.destroy_plan { "destroy plan" } else { "plan" };
-                if c.any() {
-                    format!("{} ({kind} saved: {})", c.describe(false), r.plan.as_deref().unwrap_or("-"))
-                } else {
-                    format!("no changes ({kind} saved: {})", r.plan.as_deref().unwrap_or("-"))
-                }
-            }
-            (_, Op::Apply | Op::Destroy) => r.changes.unwrap_or_default().describe(true),
-            // `gf drift` prints its own report (`drift::run`).
-            (_, Op::Output | Op::Show | Op::Drift) => continue,
-        };
-        crate::outln!("{}: {text}", r.stack);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::backend::S3Location;
-
-    fn settings() -> S3Settings {
-        S3Settings {
-            location: S3Location { endpoint: "http://e".into(), bucket: "b".into(), region: "r".into() },
-            access_key: "AK".into(),
-            secret_key: "SK".into(),
-        }
-    }
-
-    #[test]
-    fn child_env_carries_credentials_only_as_aws_variables() {
-        let vars = Vars::from_pairs([
-            ("PATH", "/bin"),
-            ("TF_HTTP_PASSWORD", "x"),
-            ("TOFU_BACKEND_S3_SECRET_KEY", "SK"),
-            ("TOFU_BACKEND_S3_ACCESS_KEY", "AK"),
-            ("AWS_SECRET_ACCESS_KEY", "other"),
-            ("GF_ATTIC_TOKEN", "jwt"),
-            ("TF_CLI_ARGS_plan", "-lock=false"),
-            ("KUBE_HOST", "https://elsewhere:6443"),
-            ("KUBE_CTX", "elsewhere"),
-            ("KUBE_CONFIG_PATH", "/other/kubeconfig"),
-            ("KUBE_CONTEXT", "honey"),
-        ]);
-        let one = [std::path::PathBuf::from("/k/config")];
-        let env = child_env(&vars, &settings(), Path::new("/d"), &ClusterChoice { kubeconfig: &one, context: "honey" });
-        let get = |k: &str| {
-            env.iter().filter(|(n, _)| n == k).map(|(_, v)| v.to_string_lossy().into_owned()).collect::<Vec<_>>()
-        };
-        assert_eq!(get("AWS_SECRET_ACCESS_KEY"), ["SK"]);
-        assert_eq!(get("AWS_ACCESS_KEY_ID"), ["AK"]);
-        assert!(get("TF_HTTP_PASSWORD").is_empty());
-        assert!(get("TOFU_BACKEND_S3_SECRET_KEY").is_empty());
-        assert!(get("GF_ATTIC_TOKEN").is_empty());
-        assert!(get("TF_CLI_ARGS_plan").is_empty(), "TF_CLI_ARGS_* would get around the allowlist");
-        assert_eq!(get("PATH"), ["/bin"]);
-        assert_eq!(get("TF_DATA_DIR"), ["/d"]);
-        assert!(get("KUBE_HOST").is_empty() && get("KUBE_CONTEXT").is_empty(), "gf alone chooses the cluster");
-        assert_eq!(get("KUBE_CTX"), ["honey"]);
-        assert_eq!(get("KUBE_CONFIG_PATH"), ["/k/config"]);
-        assert!(get("KUBE_CONFIG_PATHS").is_empty());
-    }
-
-    #[test]
-    fn several_kubeconfig_files_become_kube_config_paths_of_those_that_exist() {
-        let dir = tempfile::tempdir().unwrap();
-        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
-        std::fs::write(&a, "").unwrap();
-        std::fs::write(&b, "").unwrap();
-        let files = [a.clone(), dir.path().join("missing"), b.clone()];
-        let v = ClusterChoice { kubeconfig: &files, context: "honey" }.vars();
-        let want = format!("{}:{}", a.display(), b.display());
-        assert_eq!(v[0], (OsString::from("KUBE_CONFIG_PATHS"), OsString::from(want)));
-        let rel = [std::path::PathBuf::from("relative/kubeconfig")];
-        let v = ClusterChoice { kubeconfig: &rel, context: "honey" }.vars();
-        assert!(std::path::Path::new(&v[0].1).is_absolute(), "{v:?}");
-    }
 }

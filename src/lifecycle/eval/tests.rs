@@ -5,8 +5,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::*;
+use crate::backend::Backend;
 use crate::contract::{ApplyMode, Contract};
 use crate::lifecycle::gates::{Gate, Verdict};
+use crate::lifecycle::work::{self, StateAtPlan};
 use crate::session::{FakeWorld, Session, Vars};
 
 fn repo() -> tempfile::TempDir {
