@@ -33,3 +33,6 @@ start_moto() {
 
 now() { date +%s.%N; }
 median() { python3 -c 'import sys,statistics; print("%.3f" % statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
+# paired_ratio "A1 A2 …" "B1 B2 …": the median of the per-pair ratios A_i/B_i (a load that drifts
+# during the run moves both halves of a pair, so this holds better than the ratio of medians).
+paired_ratio() { python3 -c 'import sys,statistics; a=sys.argv[1].split(); b=sys.argv[2].split(); print("%.3f" % statistics.median(float(x)/float(y) for x,y in zip(a,b)))' "$1" "$2"; }

@@ -78,7 +78,7 @@ for i in $(seq "$PAIRS"); do
 done
 g=$(median "${gf_times[@]}")
 r=$(median "${raw_times[@]}")
-echo "gf plan (300 resources): median ${g} s; raw init -reconfigure + plan -out: median ${r} s; ratio $(python3 -c "print('%.2f' % ($g/$r))") (target <= 1.10)"
+echo "gf plan (300 resources): median ${g} s; raw init -reconfigure + plan -out: median ${r} s; ratio $(python3 -c "print('%.2f' % ($g/$r))"), paired $(paired_ratio "${gf_times[*]}" "${raw_times[*]}") (target <= 1.10)"
 
 j1=() j4=()
 for i in $(seq "$RUNS"); do
@@ -108,6 +108,6 @@ if [ -n "${GF_BASE_BIN:-}" ]; then
   done
   x=$(median "${base[@]}")
   y=$(median "${this[@]}")
-  echo "gf plan (300 resources), this build vs GF_BASE_BIN: median ${y} s vs ${x} s; ratio $(python3 -c "print('%.3f' % ($y/$x))") (target <= 1.05)"
+  echo "gf plan (300 resources), this build vs GF_BASE_BIN: median ${y} s vs ${x} s; ratio $(python3 -c "print('%.3f' % ($y/$x))"), paired $(paired_ratio "${this[*]}" "${base[*]}") (target <= 1.05)"
 fi
 echo "machine: $(nproc) cores, $("$TOFU" version | head -n1)"
