@@ -3,6 +3,7 @@
 mod harness;
 
 mod affected;
+mod audit;
 mod binary_cache;
 mod cache;
 mod contract;
