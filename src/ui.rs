@@ -24,9 +24,17 @@ static SECRETS: std::sync::RwLock<Vec<String>> = std::sync::RwLock::new(Vec::new
 pub const REDACTED: &str = "[redacted]";
 
 /// Never print `value`: every later line (gf's own, tofu's, the log's) has it replaced by
-/// [`REDACTED`]. Values shorter than 4 characters are not registered (they would mangle ordinary
-/// text); no credential is that short.
+/// [`REDACTED`]. A multi-line value (a PEM key) is registered line by line as well, since gf
+/// prints and redacts tofu's output a line at a time. Values (and lines) shorter than 4
+/// characters are not registered (they would mangle ordinary text); no credential is that short.
 pub fn add_secret(value: &str) {
+    register(value);
+    if value.trim().contains('\n') {
+        value.lines().for_each(register);
+    }
+}
+
+fn register(value: &str) {
     let value = value.trim();
     if value.chars().count() < 4 {
         return;

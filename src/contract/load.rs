@@ -90,7 +90,7 @@ impl Contract {
         let folders: Vec<String> = dirs.iter().map(|(f, _)| f.clone()).chain(refused).collect();
         for (folder, dir) in dirs {
             if let Some(stack) = read_stack(root, &folder, dir, &mut findings)? {
-                stacks.push(stack);
+                push_unique(&mut stacks, stack, &mut findings);
             }
         }
 
@@ -181,6 +181,21 @@ fn read_stack(
         dir,
         manifest: rel,
     }))
+}
+
+/// Adds `stack` unless an earlier manifest has its name (a copied folder whose `name` was not
+/// changed): that is an error naming both manifests, and only the first counts.
+fn push_unique(stacks: &mut Vec<Stack>, stack: Stack, findings: &mut Vec<Finding>) {
+    if let Some(first) = stacks.iter().find(|s| s.name == stack.name) {
+        findings.push(Finding::error(
+            "duplicate-name",
+            Some(&stack.manifest),
+            None,
+            format!("stack `{}` is already defined by `{}`: each stack needs its own name", stack.name, first.manifest),
+        ));
+        return;
+    }
+    stacks.push(stack);
 }
 
 /// The stacks in dependency order; on a cycle, a `cycle` finding and the stacks as they are.

@@ -5,10 +5,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::Stack;
 
 /// Topological order (ties broken by name); on a cycle, the cycle as a closed list of names.
+/// Names are unique (the loader refuses a second manifest of one name); were they not, the first
+/// stack of a name is the one ordered.
 pub fn dependency_order(stacks: &[Stack]) -> Result<Vec<Stack>, Vec<String>> {
-    let by_name: BTreeMap<&str, &Stack> = stacks.iter().map(|s| (s.name.as_str(), s)).collect();
-    let mut indegree: BTreeMap<&str, usize> = by_name.keys().map(|k| (*k, 0)).collect();
+    let mut by_name: BTreeMap<&str, &Stack> = BTreeMap::new();
     for s in stacks {
+        by_name.entry(s.name.as_str()).or_insert(s);
+    }
+    let mut indegree: BTreeMap<&str, usize> = by_name.keys().map(|k| (*k, 0)).collect();
+    for s in by_name.values() {
         // Distinct names: each dependency is released once, however often it is listed.
         let known: BTreeSet<&str> =
             s.depends_on.iter().map(String::as_str).filter(|d| by_name.contains_key(d)).collect();
@@ -17,7 +22,7 @@ pub fn dependency_order(stacks: &[Stack]) -> Result<Vec<Stack>, Vec<String>> {
     // Who depends on whom, once (each dependency once per stack, as counted above): the sort
     // stays linear for a contract of a thousand stacks.
     let mut dependents: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for s in stacks {
+    for s in by_name.values() {
         let known: BTreeSet<&str> =
             s.depends_on.iter().map(String::as_str).filter(|d| by_name.contains_key(d)).collect();
         for d in known {

@@ -14,7 +14,6 @@ const PEM_LINE_2: &str = "gf-sentinel-pem-line-two-8e4a";
 /// careless provisioner echoes `$TF_VAR_api_token`; a multi-line value comes out one line at a
 /// time, and no single line holds the whole registered value.
 #[test]
-#[ignore = "bug: a multi-line sensitive TF_VAR_* value leaks line by line through the redactor"]
 fn a_multi_line_sensitive_input_is_redacted_line_by_line() {
     let moto = Moto::start();
     let repo = Repo::from_fixture("inputs");
@@ -57,13 +56,16 @@ fn a_non_sensitive_tf_var_from_the_shell_does_not_change_desired_state_behind_gf
 /// underflows (`src/contract/order.rs`), so a debug build (`cargo run`, the README's set-up
 /// without Nix) panics instead of printing the finding.
 #[test]
-#[ignore = "bug: two stack.json with the same name panic in dependency_order (usize underflow)"]
 fn a_copied_stack_folder_is_a_finding_not_a_panic() {
     let repo = Repo::from_fixture("lifecycle");
     crate::harness::copy_dir(&repo.path().join("stacks/beta"), &repo.path().join("stacks/beta2"));
     repo.edit_json("stacks/beta2/stack.json", |v| v["state_keys"]["dev"] = "team/beta2/terraform.tfstate".into());
     let check = repo.gf().arg("check").run();
-    check.code(1).output_lacks("panicked").stderr_has("`name` is `beta` but the folder is `beta2`");
+    check
+        .code(1)
+        .output_lacks("panicked")
+        .stderr_has("`name` is `beta` but the folder is `beta2`")
+        .stderr_has("stack `beta` is already defined by `stacks/beta/stack.json`");
     repo.gf().arg("stacks").run().code(1).output_lacks("panicked");
 }
 
