@@ -193,10 +193,10 @@ async fn dispatch(cli: Cli, vars: Vars) -> anyhow::Result<u8> {
         Command::State(a) => state_cmd(&g.session(vars)?, a).await,
         Command::Status(a) => {
             let o = crate::status::Options { stacks: a.stacks, all: a.all, json: a.json };
-            crate::status::run(&g.session(vars)?, &o).await
+            crate::status::run(&g.session(vars)?, &o).await.map_err(cap)
         }
         Command::Drift(a) => lifecycle::drift::run(&g.session(vars)?, &drift_options(a)).await,
-        Command::Doctor(a) => crate::doctor::run(&g.session(vars)?, a.json).await,
+        Command::Doctor(a) => crate::doctor::run(&g.session(vars)?, a.json).await.map_err(cap),
         Command::Cache(CacheCommand::Check(a)) => cache_check(&g, &vars, a).await,
         Command::Lane(cmd) => {
             let (verb, a) = match cmd {
@@ -360,7 +360,7 @@ async fn cache_check(g: &Globals, vars: &Vars, a: cli::CacheCheckArgs) -> anyhow
         jobs: usize::from(a.jobs),
         json: a.json,
     };
-    cache::run_check(&RealWorld, vars, contract.as_ref().map(|c| (c, env)), &o).await
+    cache::run_check(&RealWorld, vars, contract.as_ref().map(|c| (c, env)), &o).await.map_err(cap)
 }
 
 fn stacks(g: &Globals, a: JsonFlag) -> anyhow::Result<u8> {
