@@ -205,7 +205,7 @@ async fn dispatch(cli: Cli, vars: Vars) -> anyhow::Result<u8> {
                 LaneCommand::Restore(a) => (lane::Verb::Restore, a),
             };
             let args = lane::LaneArgs { stack: a.stack, timeout: a.timeout, json: a.json };
-            lane::run(&g.session(vars)?, verb, &args).await
+            lane::run(&g.session(vars)?, verb, &args).await.map_err(cap)
         }
         Command::Affected(a) => affected_cmd(&g, &a),
     }
