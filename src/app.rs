@@ -341,7 +341,7 @@ async fn migrate_cmd(s: &Session, m: cli::MigrateArgs) -> anyhow::Result<u8> {
         yes: m.yes,
         json: m.json,
     };
-    Box::pin(crate::migrate::run(s, stack, &opts)).await
+    Box::pin(crate::migrate::run(s, stack, &opts)).await.map_err(cap)
 }
 
 async fn cache_check(g: &Globals, vars: &Vars, a: cli::CacheCheckArgs) -> anyhow::Result<u8> {
