@@ -99,9 +99,48 @@ pub async fn run(cli: Cli, vars: Vars) -> u8 {
         Ok(code) => code,
         Err(err) => {
             report(&err, json);
-            exit::code_for(&err)
+            code_for(&err)
         }
     }
+}
+
+/// A capability module's error at the top. Its refusal sits in an `#[error(transparent)]` variant,
+/// hidden from the source chain, so the top asks the error itself ([`exit::Refusal`]).
+#[derive(Debug)]
+struct Capability(Box<dyn CapabilityError>);
+
+/// What a capability module returns: an error that knows whether it is a refusal.
+trait CapabilityError: std::error::Error + exit::Refusal + Send + Sync + 'static {}
+
+impl<E: std::error::Error + exit::Refusal + Send + Sync + 'static> CapabilityError for E {}
+
+impl std::fmt::Display for Capability {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for Capability {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+/// Into anyhow, keeping the refusal findable by [`refusal`].
+fn cap(e: impl CapabilityError) -> anyhow::Error {
+    anyhow::Error::new(Capability(Box::new(e)))
+}
+
+/// The refusal in `err`'s chain, if any: a bare [`exit::Refused`] or one inside a capability's error.
+fn refusal(err: &anyhow::Error) -> Option<&exit::Refused> {
+    err.chain().find_map(|c| {
+        c.downcast_ref::<exit::Refused>().or_else(|| c.downcast_ref::<Capability>().and_then(|c| c.0.refusal()))
+    })
+}
+
+/// The exit code for an error that reached the top: a refusal's own code, else 1.
+fn code_for(err: &anyhow::Error) -> u8 {
+    refusal(err).map_or(exit::ERROR, |r| r.code)
 }
 
 /// An error: once on stderr; with `--json` also as a document on stdout unless the command
@@ -110,12 +149,12 @@ fn report(err: &anyhow::Error, json: bool) {
     let text = ui::anyhow_chain(err);
     ui::error(&text);
     if json && !ui::json_printed() {
-        let gate = exit::refusal(err).map(|r| r.gate);
+        let gate = refusal(err).map(|r| r.gate);
         let _ = ui::print_json(&serde_json::json!({
             "ok": false,
             "gate": gate,
             "error": text,
-            "exit": exit::code_for(err),
+            "exit": code_for(err),
         }));
     }
 }
@@ -154,10 +193,10 @@ async fn dispatch(cli: Cli, vars: Vars) -> anyhow::Result<u8> {
         Command::State(a) => state_cmd(&g.session(vars)?, a).await,
         Command::Status(a) => {
             let o = crate::status::Options { stacks: a.stacks, all: a.all, json: a.json };
-            crate::status::run(&g.session(vars)?, &o).await
+            crate::status::run(&g.session(vars)?, &o).await.map_err(cap)
         }
         Command::Drift(a) => lifecycle::drift::run(&g.session(vars)?, &drift_options(a)).await,
-        Command::Doctor(a) => crate::doctor::run(&g.session(vars)?, a.json).await,
+        Command::Doctor(a) => crate::doctor::run(&g.session(vars)?, a.json).await.map_err(cap),
         Command::Cache(CacheCommand::Check(a)) => cache_check(&g, &vars, a).await,
         Command::Lane(cmd) => {
             let (verb, a) = match cmd {
@@ -166,7 +205,7 @@ async fn dispatch(cli: Cli, vars: Vars) -> anyhow::Result<u8> {
                 LaneCommand::Restore(a) => (lane::Verb::Restore, a),
             };
             let args = lane::LaneArgs { stack: a.stack, timeout: a.timeout, json: a.json };
-            lane::run(&g.session(vars)?, verb, &args).await
+            lane::run(&g.session(vars)?, verb, &args).await.map_err(cap)
         }
         Command::Affected(a) => affected_cmd(&g, &a),
     }
@@ -276,8 +315,8 @@ async fn show_cmd(s: &Session, a: &cli::ShowArgs) -> anyhow::Result<u8> {
 
 async fn state_cmd(s: &Session, a: cli::StateArgs) -> anyhow::Result<u8> {
     match a.action {
-        None => crate::state::show(s, a.stack.as_deref().unwrap_or_default(), a.json).await,
-        Some(StateAction::Unlock(u)) => crate::state::unlock(s, &u.stack, u.yes, u.json).await,
+        None => crate::state::show(s, a.stack.as_deref().unwrap_or_default(), a.json).await.map_err(cap),
+        Some(StateAction::Unlock(u)) => crate::state::unlock(s, &u.stack, u.yes, u.json).await.map_err(cap),
         Some(StateAction::PushErrored(p)) => lifecycle::errored::push(s, &p.stack, p.lock.lock_wait, p.json).await,
         Some(StateAction::Migrate(m)) => Box::pin(migrate_cmd(s, m)).await,
     }
@@ -302,7 +341,7 @@ async fn migrate_cmd(s: &Session, m: cli::MigrateArgs) -> anyhow::Result<u8> {
         yes: m.yes,
         json: m.json,
     };
-    Box::pin(crate::migrate::run(s, stack, &opts)).await
+    Box::pin(crate::migrate::run(s, stack, &opts)).await.map_err(cap)
 }
 
 async fn cache_check(g: &Globals, vars: &Vars, a: cli::CacheCheckArgs) -> anyhow::Result<u8> {
@@ -321,7 +360,7 @@ async fn cache_check(g: &Globals, vars: &Vars, a: cli::CacheCheckArgs) -> anyhow
         jobs: usize::from(a.jobs),
         json: a.json,
     };
-    cache::run_check(&RealWorld, vars, contract.as_ref().map(|c| (c, env)), &o).await
+    cache::run_check(&RealWorld, vars, contract.as_ref().map(|c| (c, env)), &o).await.map_err(cap)
 }
 
 fn stacks(g: &Globals, a: JsonFlag) -> anyhow::Result<u8> {

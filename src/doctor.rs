@@ -10,6 +10,20 @@ use crate::s3state::{ObjectStore as _, S3Settings};
 use crate::session::{Session, World};
 use crate::{exit, tofu, ui};
 
+/// Errors of `gf doctor` (its findings are a report, not errors).
+#[derive(Debug, thiserror::Error)]
+pub enum DoctorError {
+    /// The JSON document.
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+}
+
+impl exit::Refusal for DoctorError {
+    fn refusal(&self) -> Option<&exit::Refused> {
+        None
+    }
+}
+
 #[derive(Debug, Serialize)]
 struct S3Check {
     endpoint: Option<String>,
@@ -58,7 +72,7 @@ struct Doctor {
 
 /// `gf doctor`: exit 0 when state, tofu and context are ready; 1 otherwise (the cache is reported
 /// only).
-pub async fn run<W: World>(s: &Session<W>, json: bool) -> anyhow::Result<u8> {
+pub async fn run<W: World>(s: &Session<W>, json: bool) -> Result<u8, DoctorError> {
     let (c, env) = (&s.contract, s.env.as_str());
     let lookup = s.vars.lookup();
     let context = ContextStatus::of(&s.environment, &s.vars);

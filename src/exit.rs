@@ -35,6 +35,24 @@ impl Refused {
     }
 }
 
+/// An error that is, or wraps, a refusal. Capability enums carry a [`Refused`] in an
+/// `#[error(transparent)]` variant, which hides it from the source chain; this finds it there.
+pub trait Refusal {
+    /// The refusal this error is or wraps, if any.
+    fn refusal(&self) -> Option<&Refused>;
+
+    /// The exit code: the refusal's own, else 1.
+    fn exit_code(&self) -> u8 {
+        self.refusal().map_or(ERROR, |r| r.code)
+    }
+}
+
+impl Refusal for Refused {
+    fn refusal(&self) -> Option<&Refused> {
+        Some(self)
+    }
+}
+
 /// The refusal in `err`'s chain, if any.
 pub fn refusal(err: &anyhow::Error) -> Option<&Refused> {
     err.chain().find_map(|c| c.downcast_ref::<Refused>())

@@ -5,23 +5,44 @@ use std::io::{BufRead as _, IsTerminal as _};
 
 use serde::Serialize;
 
-use crate::contract::Stack;
+use crate::contract::{ContractError, Stack};
 use crate::exit::{self, Refused};
-use crate::lifecycle::work::Work;
-use crate::s3state::{self, LockInfo, ObjectStore as _, S3Settings};
+use crate::lifecycle::work::{Work, WorkError};
+use crate::s3state::{self, LockInfo, ObjectStore as _, S3Settings, S3StateError};
 use crate::session::{Session, World};
 use crate::{signals, ui};
 
-/// Errors of `gf state` that are not refusals.
+/// Errors of `gf state` and `gf state unlock`.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
     /// The confirmation could not be read.
     #[error("cannot read the confirmation from the terminal: {0}")]
     Confirm(std::io::Error),
+    /// A safety gate refused (exit 3).
+    #[error(transparent)]
+    Refused(#[from] Refused),
+    /// The stack or its state key is not in the contract.
+    #[error(transparent)]
+    Contract(#[from] ContractError),
+    /// The S3 settings, or a read or delete of the state or its lock.
+    #[error(transparent)]
+    Store(#[from] S3StateError),
+    /// The local lock of the stack.
+    #[error(transparent)]
+    Work(#[from] WorkError),
+    /// The JSON document.
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+}
+
+impl exit::Refusal for StateError {
+    fn refusal(&self) -> Option<&Refused> {
+        if let Self::Refused(r) = self { Some(r) } else { None }
+    }
 }
 
 /// `gf state <STACK>`: serial, lineage, resources, size, ETag, last modified and the held lock.
-pub async fn show<W: World>(s: &Session<W>, stack: &str, json: bool) -> anyhow::Result<u8> {
+pub async fn show<W: World>(s: &Session<W>, stack: &str, json: bool) -> Result<u8, StateError> {
     let stack = s.contract.stack(stack)?;
     let key = stack.state_key(&s.env)?;
     crate::context::ContextStatus::of(&s.environment, &s.vars).report(&s.env, "gf state");
@@ -79,7 +100,7 @@ struct Unlocked {
 /// CI even with `--yes` (a CI job cannot know that no apply is running), without `--yes` off a
 /// terminal, while a gf run in this checkout holds the stack, and when the lock changes between
 /// showing it and removing it.
-pub async fn unlock<W: World>(s: &Session<W>, stack: &str, yes: bool, json: bool) -> anyhow::Result<u8> {
+pub async fn unlock<W: World>(s: &Session<W>, stack: &str, yes: bool, json: bool) -> Result<u8, StateError> {
     let stack = s.contract.stack(stack)?;
     let key = stack.state_key(&s.env)?;
     let lock_key = s3state::lock_key(key);
@@ -125,7 +146,7 @@ pub async fn unlock<W: World>(s: &Session<W>, stack: &str, yes: bool, json: bool
     report(json, &Unlocked { stack: stack.name.clone(), env: s.env.clone(), object, removed: Some(info) })
 }
 
-fn report(json: bool, u: &Unlocked) -> anyhow::Result<u8> {
+fn report(json: bool, u: &Unlocked) -> Result<u8, StateError> {
     if json {
         ui::print_json(u)?;
     } else {
@@ -137,7 +158,7 @@ fn report(json: bool, u: &Unlocked) -> anyhow::Result<u8> {
     Ok(exit::OK)
 }
 
-async fn confirm(stack: &Stack, yes: bool) -> anyhow::Result<()> {
+async fn confirm(stack: &Stack, yes: bool) -> Result<(), StateError> {
     if yes {
         return Ok(());
     }

@@ -12,14 +12,14 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 
 use crate::backend::Backend;
-use crate::contract::{ApplyMode, Lane, Stack};
+use crate::contract::{ApplyMode, ContractError, Lane, Stack};
 use crate::lane::drain::{self, SetStatus};
 use crate::lifecycle::argv::rel;
 use crate::lifecycle::drift::CLUSTER_TIMEOUT;
 use crate::lifecycle::eval::{check_plan, version_cache};
 use crate::lifecycle::render::Changes;
 use crate::lifecycle::work::{self, ERRORED_STATE, PlanMeta, Work};
-use crate::s3state::{self, LockInfo, S3Settings, StateFacts};
+use crate::s3state::{self, LockInfo, S3Settings, S3StateError, StateFacts};
 use crate::session::{Session, World};
 use crate::tofu::{self, Tofu};
 use crate::{cache, exit, ui};
@@ -33,6 +33,21 @@ pub enum StatusError {
         /// Those stacks.
         stacks: Vec<String>,
     },
+    /// A stack or its state key is not in the contract.
+    #[error(transparent)]
+    Contract(#[from] ContractError),
+    /// The S3 settings.
+    #[error(transparent)]
+    Store(#[from] S3StateError),
+    /// The JSON document.
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+}
+
+impl exit::Refusal for StatusError {
+    fn refusal(&self) -> Option<&exit::Refused> {
+        None
+    }
 }
 
 /// Options of `gf status`.
@@ -147,7 +162,7 @@ pub struct CacheSettings {
 }
 
 /// `gf status`: exit 0, or 1 (after the report) when a state could not be read.
-pub async fn run<W: World>(s: &Session<W>, o: &Options) -> anyhow::Result<u8> {
+pub async fn run<W: World>(s: &Session<W>, o: &Options) -> Result<u8, StatusError> {
     let stacks = s.contract.select(&o.stacks, o.all)?;
     for st in &stacks {
         st.state_key(&s.env)?;
@@ -169,7 +184,7 @@ pub async fn run<W: World>(s: &Session<W>, o: &Options) -> anyhow::Result<u8> {
         print_human(s, &reports, &cache);
     }
     let stacks: Vec<String> = reports.iter().filter(|r| r.managed.is_none()).map(|r| r.name.clone()).collect();
-    if stacks.is_empty() { Ok(exit::OK) } else { Err(StatusError::Unreadable { stacks }.into()) }
+    if stacks.is_empty() { Ok(exit::OK) } else { Err(StatusError::Unreadable { stacks }) }
 }
 
 /// The tofu version a saved plan is judged against (what `apply` would run), or why not.

@@ -179,7 +179,7 @@ pub fn note(msg: &str) {
 }
 
 /// Print one JSON document on stdout.
-pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+pub fn print_json(value: &impl serde::Serialize) -> Result<(), serde_json::Error> {
     out(&serde_json::to_string_pretty(value)?);
     JSON_PRINTED.store(true, Ordering::SeqCst);
     Ok(())

@@ -137,7 +137,7 @@ pub async fn run_check<W: World>(
     vars: &Vars,
     contract: Option<(&Contract, Option<(&str, &Environment)>)>,
     o: &CheckOptions,
-) -> anyhow::Result<u8> {
+) -> Result<u8, CacheError> {
     if let Some((_, Some((env, environment)))) = contract {
         crate::context::ContextStatus::of(environment, vars).report(env, "gf cache check");
     }

@@ -108,6 +108,18 @@ pub enum CacheError {
         /// What it said.
         found: String,
     },
+    /// `--stack` names no stack of the contract.
+    #[error(transparent)]
+    Contract(#[from] crate::contract::ContractError),
+    /// The JSON document.
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+}
+
+impl crate::exit::Refusal for CacheError {
+    fn refusal(&self) -> Option<&crate::exit::Refused> {
+        None
+    }
 }
 
 /// The gate run before plan/apply of a `requires_cache` stack: `Ok(what was checked)` when the

@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::guard::guarded_drain;
-use super::{Cluster, LaneOptions, arc, drain, lane_stack, lift};
+use super::{Cluster, LaneError, LaneOptions, arc, drain, lane_stack};
 use crate::context::ContextStatus;
 use crate::contract::Lane;
 use crate::exit;
@@ -45,7 +45,7 @@ pub struct LaneArgs {
 }
 
 /// `gf lane status|drain|restore`.
-pub async fn run<W: World>(s: &Session<W>, verb: Verb, args: &LaneArgs) -> anyhow::Result<u8> {
+pub async fn run<W: World>(s: &Session<W>, verb: Verb, args: &LaneArgs) -> Result<u8, LaneError> {
     let env = &s.env;
     let (stack, lane) = lane_stack(&s.contract, args.stack.as_deref())?;
     let status = ContextStatus::of(&s.environment, &s.vars);
@@ -86,8 +86,8 @@ fn with_sets(mut head: serde_json::Value, key: &str, v: serde_json::Value) -> se
     head
 }
 
-async fn status_cmd<C: Cluster>(c: &C, lane: &Lane, args: &LaneArgs, head: serde_json::Value) -> anyhow::Result<u8> {
-    let sets = drain::status(c, lane).await.map_err(lift)?;
+async fn status_cmd<C: Cluster>(c: &C, lane: &Lane, args: &LaneArgs, head: serde_json::Value) -> Result<u8, LaneError> {
+    let sets = drain::status(c, lane).await?;
     if args.json {
         ui::print_json(&with_sets(head, "sets", serde_json::to_value(&sets)?))?;
         return Ok(exit::OK);
@@ -124,7 +124,7 @@ async fn drain_cmd<C: Cluster>(
     opts: &LaneOptions,
     args: &LaneArgs,
     head: serde_json::Value,
-) -> anyhow::Result<u8> {
+) -> Result<u8, LaneError> {
     let (sets, waited) = guarded_drain(c, lane, opts, args.timeout).await?;
     if args.json {
         let doc = with_sets(head, "sets", serde_json::to_value(&sets)?);
@@ -141,8 +141,13 @@ async fn drain_cmd<C: Cluster>(
     Ok(exit::OK)
 }
 
-async fn restore_cmd<C: Cluster>(c: &C, lane: &Lane, args: &LaneArgs, head: serde_json::Value) -> anyhow::Result<u8> {
-    let sets = drain::restore(c, lane).await.map_err(lift)?;
+async fn restore_cmd<C: Cluster>(
+    c: &C,
+    lane: &Lane,
+    args: &LaneArgs,
+    head: serde_json::Value,
+) -> Result<u8, LaneError> {
+    let sets = drain::restore(c, lane).await?;
     if args.json {
         ui::print_json(&with_sets(head, "sets", serde_json::to_value(&sets)?))?;
         return Ok(exit::OK);

@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use super::{Cluster, LaneError, LaneOptions, arc, drain, lift};
+use super::{Cluster, LaneError, LaneOptions, arc, drain};
 use crate::context::ContextStatus;
 use crate::contract::{Lane, Stack};
 use crate::exit::Refused;
@@ -18,12 +18,12 @@ pub(super) async fn guarded_drain<C: Cluster>(
     lane: &Lane,
     opts: &LaneOptions,
     timeout: Duration,
-) -> anyhow::Result<(Vec<drain::SetDrain>, Duration)> {
+) -> Result<(Vec<drain::SetDrain>, Duration), LaneError> {
     // Nothing is written before this check passes: a refusal needs no restore.
     tokio::select! {
-        r = drain::check_self_hosting(c, lane, opts) => r.map_err(lift)?,
+        r = drain::check_self_hosting(c, lane, opts) => r?,
         _ = signals::any() => {
-            return Err(anyhow::Error::new(Refused::new("lane", "interrupted before the drain; nothing was changed")));
+            return Err(Refused::new("lane", "interrupted before the drain; nothing was changed").into());
         }
     }
     let wrote = std::sync::atomic::AtomicBool::new(false);
@@ -44,7 +44,7 @@ pub(super) async fn guarded_drain<C: Cluster>(
     let wrote_any = wrote.load(std::sync::atomic::Ordering::SeqCst);
     if let (Some(LaneError::Refused(r)), false) = (&err, wrote_any) {
         // Refused before the first write (a set that does not exist): nothing to put back.
-        return Err(anyhow::Error::new(r.clone()));
+        return Err(LaneError::Refused(r.clone()));
     }
     let restored = if wrote_any {
         match drain::restore(c, lane).await {
@@ -56,54 +56,53 @@ pub(super) async fn guarded_drain<C: Cluster>(
         "nothing was changed".to_string()
     };
     Err(match err {
-        None => anyhow::Error::new(Refused::new(
-            "lane",
-            format!("interrupted while draining lane `{}`; {restored}", lane.name),
-        )),
-        Some(e @ LaneError::Timeout { .. }) => anyhow::Error::new(Refused::new(
-            "lane",
-            format!("drain of lane `{}` timed out: {e}; {restored}", lane.name),
-        )),
-        Some(e) => lift(e).context(format!("drain of lane `{}` failed; {restored}", lane.name)),
+        None => Refused::new("lane", format!("interrupted while draining lane `{}`; {restored}", lane.name)).into(),
+        Some(e @ LaneError::Timeout { .. }) => {
+            Refused::new("lane", format!("drain of lane `{}` timed out: {e}; {restored}", lane.name)).into()
+        }
+        Some(e) => LaneError::DrainFailed { lane: lane.name.clone(), restored, source: Box::new(e) },
     })
 }
 
 /// Drain the stack's lane, run `apply`, and restore — also when `apply` fails or on a signal.
 /// Nothing is drained when the cluster is not the environment's `cluster_uid`.
-/// Returns `apply`'s result (or the drain/restore error). A stack without a lane just runs `apply`.
+/// Returns `apply`'s result (or the drain/restore error, as `apply`'s error type). A stack without
+/// a lane just runs `apply`.
 /// `first_install`: the plan being applied was made against an absent state (its metadata's
 /// `state.exists` is false), so drain sets that do not exist yet are skipped, not refused.
-pub async fn with_drained<W: World, T, Fut>(
+pub async fn with_drained<W: World, T, E, Fut>(
     s: &Session<W>,
     stack: &Stack,
     timeout: Duration,
     first_install: bool,
     apply: Fut,
-) -> anyhow::Result<T>
+) -> Result<T, E>
 where
-    Fut: Future<Output = anyhow::Result<T>>,
+    E: From<LaneError>,
+    Fut: Future<Output = Result<T, E>>,
 {
     let Some(lane) = &stack.lane else { return apply.await };
     let status = ContextStatus::of(&s.environment, &s.vars);
-    let context = status.require(&s.env, &format!("gf apply {}", stack.name))?;
-    let cluster = s.world.cluster(&s.kubeconfig, context).await?;
-    crate::context::verify_identity(&cluster, &s.environment, &s.env, context).await?;
+    let context = status.require(&s.env, &format!("gf apply {}", stack.name)).map_err(LaneError::from)?;
+    let cluster = s.world.cluster(&s.kubeconfig, context).await.map_err(LaneError::from)?;
+    crate::context::verify_identity(&cluster, &s.environment, &s.env, context).await.map_err(LaneError::from)?;
     let opts = LaneOptions { allow_missing: first_install, ..LaneOptions::of(&s.vars, ui::stderr_is_tty()) };
     with_drained_on(&cluster, lane, &opts, timeout, apply).await
 }
 
 /// [`with_drained`] on a given cluster (the tests' entry point). The returned future must be
 /// awaited to the end: dropping it half-way skips the restore (`gf lane restore` recovers).
-pub async fn with_drained_on<C, T, Fut>(
+pub async fn with_drained_on<C, T, E, Fut>(
     cluster: &C,
     lane: &Lane,
     opts: &LaneOptions,
     timeout: Duration,
     apply: Fut,
-) -> anyhow::Result<T>
+) -> Result<T, E>
 where
     C: Cluster,
-    Fut: Future<Output = anyhow::Result<T>>,
+    E: From<LaneError>,
+    Fut: Future<Output = Result<T, E>>,
 {
     let (_, waited) = guarded_drain(cluster, lane, opts, timeout).await?;
     if !opts.quiet {
@@ -129,9 +128,7 @@ where
     }
     match (result, restored) {
         (Ok(v), Ok(_)) => Ok(v),
-        (Ok(_), Err(r)) => {
-            Err(lift(r).context(format!("the apply succeeded but lane `{}` is still drained", lane.name)))
-        }
+        (Ok(_), Err(r)) => Err(LaneError::StillDrained { lane: lane.name.clone(), source: Box::new(r) }.into()),
         (Err(e), Ok(_)) => {
             ui::note(&format!("lane `{}` restored after the failed apply", lane.name));
             Err(e)

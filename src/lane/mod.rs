@@ -14,7 +14,7 @@ mod options;
 
 use std::time::Duration;
 
-use crate::contract::{Contract, Lane, Stack};
+use crate::contract::{Contract, ContractError, Lane, Stack};
 use crate::exit::Refused;
 pub use cluster::Cluster;
 use cluster::ClusterError;
@@ -30,7 +30,33 @@ pub enum LaneError {
     Cluster(#[from] ClusterError),
     /// A safety gate refused (exit 3).
     #[error(transparent)]
-    Refused(Refused),
+    Refused(#[from] Refused),
+    /// `--stack` names no stack of the contract.
+    #[error(transparent)]
+    Contract(#[from] ContractError),
+    /// The JSON document.
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    /// The drain failed (a refusal that needs no restore is returned as it is).
+    #[error("drain of lane `{lane}` failed; {restored}")]
+    DrainFailed {
+        /// The lane.
+        lane: String,
+        /// What happened to the sets already drained.
+        restored: String,
+        /// Why the drain failed.
+        #[source]
+        source: Box<LaneError>,
+    },
+    /// The apply succeeded, the restore after it did not.
+    #[error("the apply succeeded but lane `{lane}` is still drained")]
+    StillDrained {
+        /// The lane.
+        lane: String,
+        /// Why the restore failed.
+        #[source]
+        source: Box<LaneError>,
+    },
     /// A set's drain annotation cannot be read.
     #[error(
         "the `{}` annotation on scale set `{set}` is not gf's JSON ({detail}): fix or remove it by hand",
@@ -77,16 +103,18 @@ fn busy_list(busy: &[(String, usize)]) -> String {
     busy.iter().map(|(s, n)| format!("`{s}` ({n})")).collect::<Vec<_>>().join(", ")
 }
 
-/// Into anyhow, keeping a refusal findable by `exit::code_for`.
-fn lift(e: LaneError) -> anyhow::Error {
-    match e {
-        LaneError::Refused(r) => anyhow::Error::new(r),
-        other => anyhow::Error::new(other),
+impl crate::exit::Refusal for LaneError {
+    fn refusal(&self) -> Option<&Refused> {
+        match self {
+            Self::Refused(r) => Some(r),
+            Self::DrainFailed { source, .. } | Self::StillDrained { source, .. } => source.refusal(),
+            _ => None,
+        }
     }
 }
 
 /// The stack whose lane `gf lane` works on: `--stack`, else the only stack with a lane.
-pub fn lane_stack<'c>(c: &'c Contract, name: Option<&str>) -> anyhow::Result<(&'c Stack, &'c Lane)> {
+pub fn lane_stack<'c>(c: &'c Contract, name: Option<&str>) -> Result<(&'c Stack, &'c Lane), LaneError> {
     let stack = if let Some(n) = name {
         c.stack(n)?
     } else {
@@ -94,11 +122,9 @@ pub fn lane_stack<'c>(c: &'c Contract, name: Option<&str>) -> anyhow::Result<(&'
             let stacks: Vec<&Stack> = c.lane_stacks().collect();
             match stacks.as_slice() {
                 [one] => *one,
-                [] => return Err(LaneError::NoLaneStack.into()),
+                [] => return Err(LaneError::NoLaneStack),
                 many => {
-                    return Err(
-                        LaneError::SeveralLaneStacks { names: many.iter().map(|s| s.name.clone()).collect() }.into()
-                    );
+                    return Err(LaneError::SeveralLaneStacks { names: many.iter().map(|s| s.name.clone()).collect() });
                 }
             }
         }
@@ -150,9 +176,14 @@ mod tests {
     }
 
     #[test]
-    fn refusals_stay_findable_after_lifting() {
-        let e = lift(LaneError::Refused(Refused::new("lane", "x")));
-        assert_eq!(exit::code_for(&e), exit::REFUSED);
-        assert_eq!(exit::code_for(&lift(LaneError::NoLaneStack)), exit::ERROR);
+    fn refusals_stay_findable_behind_the_drain_and_restore_errors() {
+        use exit::Refusal as _;
+        let refused = || Box::new(LaneError::Refused(Refused::new("lane", "x")));
+        assert_eq!(LaneError::Refused(Refused::new("lane", "x")).exit_code(), exit::REFUSED);
+        let failed = LaneError::DrainFailed { lane: "l".into(), restored: "r".into(), source: refused() };
+        assert_eq!(failed.exit_code(), exit::REFUSED);
+        let drained = LaneError::StillDrained { lane: "l".into(), source: refused() };
+        assert_eq!(drained.exit_code(), exit::REFUSED);
+        assert_eq!(LaneError::NoLaneStack.exit_code(), exit::ERROR);
     }
 }

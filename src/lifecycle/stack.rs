@@ -246,8 +246,8 @@ impl<'r, 'a, W: World> Steps<'r, 'a, W> {
             // A first install creates the sets in this very apply: only then may some be missing.
             let first_install = meta.is_some_and(|m| !m.state.exists);
             let stack = self.stack;
-            let apply = async { self.tofu_run(a, &mut r).await.map_err(anyhow::Error::from) };
-            crate::lane::with_drained(s, stack, o.timeout, first_install, apply).await
+            let apply = async { self.tofu_run(a, &mut r).await.map_err(|e| Lifted(e.into())) };
+            crate::lane::with_drained(s, stack, o.timeout, first_install, apply).await.map_err(|l| l.0)
         } else {
             self.tofu_run(a, &mut r).await.map_err(anyhow::Error::from)
         };
@@ -351,5 +351,21 @@ impl<'r, 'a, W: World> Steps<'r, 'a, W> {
             }
             other => other.map_err(Into::into),
         }
+    }
+}
+
+/// The lane guard's error as anyhow with any refusal in its chain, where `exit::refusal` (and so
+/// the run's report and exit code) finds it: the lifecycle still reports through anyhow.
+struct Lifted(anyhow::Error);
+
+impl From<crate::lane::LaneError> for Lifted {
+    fn from(e: crate::lane::LaneError) -> Self {
+        use crate::exit::Refusal as _;
+        let Some(r) = e.refusal().cloned() else { return Self(e.into()) };
+        if matches!(e, crate::lane::LaneError::Refused(_)) {
+            return Self(r.into());
+        }
+        // `DrainFailed`/`StillDrained`: their own message, then the refusal they wrap.
+        Self(anyhow::Error::new(r).context(e.to_string()))
     }
 }

@@ -110,6 +110,15 @@ pub enum MigrateError {
     /// SIGINT, SIGTERM or SIGHUP.
     #[error("interrupted by {}: stopped before writing anything", .0.name())]
     Interrupted(Signal),
+    /// The JSON document.
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+}
+
+impl exit::Refusal for MigrateError {
+    fn refusal(&self) -> Option<&Refused> {
+        if let Self::Refused(r) = self { Some(r) } else { None }
+    }
 }
 
 impl MigrateError {
@@ -145,7 +154,7 @@ pub struct Job {
 /// `gf state migrate <STACK> --from-http <ADDRESS> …`: print the result (human or `--json`) and
 /// return the exit code. `lookup` reads the environment snapshot (`TF_HTTP_*`, the S3 variables,
 /// `USER`).
-pub async fn run<W: World>(s: &Session<W>, stack: &Stack, opts: &MigrateOptions) -> anyhow::Result<u8> {
+pub async fn run<W: World>(s: &Session<W>, stack: &Stack, opts: &MigrateOptions) -> Result<u8, MigrateError> {
     let (contract, env, lookup) = (&s.contract, s.env.as_str(), s.vars.lookup());
     let mut report = Report::new(&stack.name, env, opts.dry_run, !opts.json);
     let result = match prepare(contract, env, stack, &lookup, opts, &mut report) {
@@ -252,7 +261,7 @@ fn fail<T>(report: &mut Report, step: Step, r: Result<T, MigrateError>) -> Resul
 }
 
 /// Print the report and turn the result into the exit code.
-fn finish(mut report: Report, result: Result<(), MigrateError>, json: bool) -> anyhow::Result<u8> {
+fn finish(mut report: Report, result: Result<(), MigrateError>, json: bool) -> Result<u8, MigrateError> {
     let id = report.lock_id.clone().unwrap_or_default();
     if report.http_lock == LockStatus::Held {
         report.notes.push(format!(
@@ -287,11 +296,7 @@ fn finish(mut report: Report, result: Result<(), MigrateError>, json: bool) -> a
             crate::ui::warn(n);
         }
     }
-    match result {
-        Ok(()) => Ok(exit::OK),
-        Err(MigrateError::Refused(r)) => Err(r.into()),
-        Err(e) => Err(e.into()),
-    }
+    result.map(|()| exit::OK)
 }
 
 #[cfg(test)]

@@ -383,7 +383,7 @@ fn a_successful_apply_keeps_the_caps_it_set() {
             let cluster = gf::lane::cluster::KubeCluster::connect(&[fake.kubeconfig()], "honey").await.unwrap();
             let apply = async {
                 fake.set_caps("gf-nix", Some(2), Some(12));
-                Ok(42)
+                Ok::<_, gf::lane::LaneError>(42)
             };
             gf::lane::with_drained_on(&cluster, &lane, &test_opts(), Duration::from_secs(10), apply).await
         })
@@ -441,7 +441,7 @@ fn a_panicking_apply_is_followed_by_a_restore() {
             assert!(all_zero(&fake));
             panic!("the apply blew up");
             #[allow(unreachable_code)]
-            Ok(())
+            Ok::<_, gf::lane::LaneError>(())
         }))
     }));
     assert!(caught.is_err(), "the panic went on after the restore");
@@ -507,7 +507,7 @@ fn a_first_install_drains_the_sets_that_exist_and_skips_the_rest() {
             let cluster = gf::lane::cluster::KubeCluster::connect(&[fake.kubeconfig()], "honey").await.unwrap();
             let apply = async {
                 assert_eq!(fake.caps("gf-nix"), (Some(0), Some(0)), "the existing set is drained during the apply");
-                Ok(7)
+                Ok::<_, gf::lane::LaneError>(7)
             };
             gf::lane::with_drained_on(&cluster, &lane, &opts, Duration::from_secs(10), apply).await
         })
@@ -523,12 +523,12 @@ fn a_first_install_drains_the_sets_that_exist_and_skips_the_rest() {
             let cluster = gf::lane::cluster::KubeCluster::connect(&[fake.kubeconfig()], "honey").await.unwrap();
             let apply = async {
                 ran.store(true, std::sync::atomic::Ordering::SeqCst);
-                Ok(())
+                Ok::<_, gf::lane::LaneError>(())
             };
             gf::lane::with_drained_on(&cluster, &lane, &test_opts(), Duration::from_secs(10), apply).await
         })
         .unwrap_err();
-    assert_eq!(gf::exit::code_for(&err), gf::exit::REFUSED, "{err:#}");
+    assert_eq!(gf::exit::Refusal::exit_code(&err), gf::exit::REFUSED, "{err}");
     assert!(!ran.load(std::sync::atomic::Ordering::SeqCst), "the apply ran behind a refused drain");
 }
 
