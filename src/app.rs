@@ -159,6 +159,32 @@ fn report(err: &anyhow::Error, json: bool) {
     }
 }
 
+/// A command line clap refused (or `--help`/`--version`): clap's text, and with `--json` before
+/// any `--` also the one error document on stdout (SPEC: `--json` gives a document, also on
+/// error). Usage errors exit 1: SPEC reserves 2 for `plan --detailed-exitcode`.
+pub fn usage_error(e: &clap::Error, args: impl Iterator<Item = std::ffi::OsString>) -> u8 {
+    let _ = e.print();
+    if !e.use_stderr() {
+        return exit::OK;
+    }
+    let json = args.skip(1).take_while(|a| a != "--").any(|a| a == "--json");
+    if json {
+        let text = e.render().to_string();
+        // clap's message without its usage and help hints: `error: …` and its indented details.
+        let lines: Vec<&str> =
+            text.lines().take_while(|l| !l.is_empty() && !l.starts_with("Usage:")).map(str::trim).collect();
+        let first = lines.join(" ");
+        let first = first.trim_start_matches("error: ");
+        let _ = ui::print_json(&serde_json::json!({
+            "ok": false,
+            "gate": null,
+            "error": first,
+            "exit": exit::ERROR,
+        }));
+    }
+    exit::ERROR
+}
+
 async fn dispatch(cli: Cli, vars: Vars) -> anyhow::Result<u8> {
     let g = Globals::new(&cli, &vars)?;
     match cli.command {

@@ -6,11 +6,7 @@ fn main() -> std::process::ExitCode {
     let vars = gf::session::Vars::capture();
     let cli = match gf::cli::Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) => {
-            // Usage errors exit 1 (SPEC reserves 2 for `plan --detailed-exitcode`).
-            let _ = e.print();
-            return std::process::ExitCode::from(if e.use_stderr() { gf::exit::ERROR } else { gf::exit::OK });
-        }
+        Err(e) => return std::process::ExitCode::from(gf::app::usage_error(&e, std::env::args_os())),
     };
     gf::app::register_secrets(&vars);
     gf::ui::init(&vars);
