@@ -206,7 +206,7 @@ pub fn main(op: Op, paths: &Paths, extra: &ExtraArgs, destroy_plan: bool) -> Opt
     let extra = var_file.chain(given.iter().cloned());
     Some(match op {
         // `init` is its own command line; `gf drift` runs two plans and two `show -json` ([`drift_plan`]).
-        Op::Init | Op::Drift => return None,
+        Op::Init | Op::Drift | Op::PushErrored => return None,
         Op::Plan => {
             let mut a: Vec<OsString> = vec!["plan".into(), "-input=false".into(), "-json".into()];
             if destroy_plan {

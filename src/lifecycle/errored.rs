@@ -26,7 +26,10 @@ struct Pushed {
     stack: String,
     env: String,
     object: String,
-    lineage: String,
+    /// The lineage the object has now, read back after the push.
+    lineage: Option<String>,
+    /// The pushed file's lineage (tofu gives the first state of an empty key a lineage of its own).
+    file_lineage: String,
     serial_before: Option<u64>,
     serial_pushed: u64,
     serial_after: Option<u64>,
@@ -40,7 +43,7 @@ pub async fn push<W: World>(
     json: bool,
 ) -> anyhow::Result<u8> {
     let stack = s.contract.stack(stack)?;
-    let o = Options { op: Op::Init, stacks: vec![stack.name.clone()], lock_wait, jobs: 1, ..Options::default() };
+    let o = Options { op: Op::PushErrored, stacks: vec![stack.name.clone()], lock_wait, jobs: 1, ..Options::default() };
     let selection = [stack];
     let mut rcx = RunCx::new(s, &o, &selection, Mode::Real);
     if let Some(r) = rcx.run_gates().await.iter().find_map(super::gates::Decision::refusal) {
@@ -89,18 +92,27 @@ pub async fn push<W: World>(
         stack: stack.name.clone(),
         env: s.env.clone(),
         object: format!("s3://{}/{key}", before.bucket),
-        lineage: head.lineage,
+        lineage: after.lineage.clone(),
+        file_lineage: head.lineage,
         serial_before: before.serial,
         serial_pushed: head.serial,
         serial_after: after.serial,
     };
+    if pushed.lineage.as_deref() != Some(pushed.file_lineage.as_str()) {
+        ui::warn(&format!(
+            "`{}` now has lineage {} while `{rel}` had {}: tofu gave the key's first state a lineage of its own (the resources are the file's)",
+            pushed.object,
+            pushed.lineage.as_deref().unwrap_or("none"),
+            pushed.file_lineage
+        ));
+    }
     if json {
         ui::print_json(&pushed)?;
     } else {
         crate::outln!(
             "pushed `{rel}` to `{}` (lineage {}, serial {} → {}); removed it",
             pushed.object,
-            pushed.lineage,
+            pushed.lineage.as_deref().unwrap_or("none"),
             pushed.serial_before.map_or_else(|| "none".into(), |s| s.to_string()),
             pushed.serial_after.map_or_else(|| "?".into(), |s| s.to_string())
         );

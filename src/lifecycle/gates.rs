@@ -133,7 +133,7 @@ impl Gate {
         let op = o.op;
         // `gf drift` changes no state, but initializes and plans in `.gf/<env>/<stack>/` like
         // `plan`, and must not compare against a state an `errored.tfstate` says is not the truth.
-        let mutating = matches!(op, Op::Init | Op::Plan | Op::Apply | Op::Destroy | Op::Drift);
+        let mutating = matches!(op, Op::Init | Op::Plan | Op::Apply | Op::Destroy | Op::Drift | Op::PushErrored);
         match self {
             Self::TofuArgs | Self::Sources | Self::Context | Self::Tofu | Self::Credentials | Self::StateKey => true,
             Self::OperatorInCi => matches!(op, Op::Apply | Op::Destroy),

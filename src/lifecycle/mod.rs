@@ -56,6 +56,9 @@ pub enum Op {
     Show,
     /// `gf drift`: a normal and a refresh-only plan, neither saved (see [`drift`]).
     Drift,
+    /// `gf state push-errored`: init, then `tofu state push` of the errored state (see
+    /// [`errored`]); its gates are init's.
+    PushErrored,
 }
 
 impl Op {
@@ -69,6 +72,7 @@ impl Op {
             Self::Output => "output",
             Self::Show => "show",
             Self::Drift => "drift",
+            Self::PushErrored => "state push-errored",
         }
     }
 
@@ -76,6 +80,7 @@ impl Op {
     pub fn tofu_command(self) -> &'static str {
         match self {
             Self::Drift => "plan",
+            Self::PushErrored => "state",
             other => other.name(),
         }
     }

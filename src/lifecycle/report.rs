@@ -154,7 +154,7 @@ fn print_summary(op: Op, reports: &[StackReport]) {
             (Status::Interrupted, _) => {
                 format!("interrupted ({})", signals::received().map_or("signal", signals::Signal::name))
             }
-            (_, Op::Init) => {
+            (_, Op::Init | Op::PushErrored) => {
                 if r.initialized == Some(false) {
                     "already initialized against this backend (init skipped)".into()
                 } else {

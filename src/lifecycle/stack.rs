@@ -140,7 +140,7 @@ impl<'r, 'a, W: World> Steps<'r, 'a, W> {
 
     /// Whether init can be skipped: the data folder was initialized against this backend and tofu.
     fn initialized(&self) -> bool {
-        self.rcx.o.op != Op::Init
+        !matches!(self.rcx.o.op, Op::Init | Op::PushErrored)
             && self.work.data_dir().join("terraform.tfstate").is_file()
             && work::read_json::<InitRecord>(&self.work.init_record()).ok().flatten().as_ref() == Some(&self.record())
     }
@@ -173,7 +173,7 @@ impl<'r, 'a, W: World> Steps<'r, 'a, W> {
         };
         match o.op {
             // `gf drift` runs its own plans (`super::drift`).
-            Op::Init | Op::Show | Op::Drift => Ok(()),
+            Op::Init | Op::Show | Op::Drift | Op::PushErrored => Ok(()),
             Op::Plan => self.plan(a, report).await,
             Op::Apply => self.apply(a, meta, report).await,
             Op::Destroy => self.destroy(a, report).await,
