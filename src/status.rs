@@ -407,8 +407,15 @@ fn details(r: &StackStatus) -> Vec<String> {
         out.push(format!("{n}: {e}"));
     }
     if let Some(l) = &r.lock {
+        // A run of this checkout holding its local lock is most likely the lock's owner: never
+        // point at unlock for a live run (that loses its lock and, at worst, its update).
+        let what = if r.local_lock.is_some() {
+            "a gf run in this checkout is going: wait for it, never unlock a live run's lock".to_string()
+        } else {
+            format!("if `{}` runs no tofu on this stack any more, it was left by a crash: `gf state unlock {n}`", l.who)
+        };
         out.push(format!(
-            "{n}: S3 state lock held by {} ({}) since {}, id {}; a lock left by a crash: `gf state unlock {n}`",
+            "{n}: S3 state lock held by {} ({}) since {}, id {}; {what}",
             l.who, l.operation, l.since, l.id
         ));
     }

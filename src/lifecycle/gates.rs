@@ -204,6 +204,16 @@ impl Verdict {
         Self::Refuse { detail: detail.into(), exit: exit::ERROR }
     }
 
+    /// The same verdict with `note` added to its detail.
+    #[must_use]
+    pub fn noting(mut self, note: &str) -> Self {
+        let (Self::Pass { detail } | Self::Refuse { detail, .. } | Self::Check { detail } | Self::Skip { detail }) =
+            &mut self;
+        detail.push_str("; ");
+        detail.push_str(note);
+        self
+    }
+
     /// Decided later.
     pub fn check(detail: impl Into<String>) -> Self {
         Self::Check { detail: detail.into() }

@@ -73,7 +73,6 @@ fn a_copied_stack_folder_is_a_finding_not_a_panic() {
 /// reads `<key>.tflock` (state-key gate) but only the real run prints the holder: a dry run with a
 /// lock left by a crash says "nothing refuses" and never mentions the lock.
 #[test]
-#[ignore = "bug: the dry run reads the S3 state lock but never shows it (only the real run warns)"]
 fn the_dry_run_shows_a_held_state_lock_and_points_at_unlock() {
     let moto = Moto::start();
     let repo = Repo::from_fixture("lifecycle");
@@ -150,7 +149,6 @@ fn push_errored_reports_the_lineage_the_remote_really_has() {
 /// state unlock --yes` cannot see the local lock) removes a live apply's lock; the apply then
 /// fails with "Error releasing the state lock".
 #[test]
-#[ignore = "bug: gf status calls a live apply's S3 lock 'a lock left by a crash' and suggests unlock"]
 fn status_does_not_call_a_running_applys_lock_a_crash() {
     let moto = Moto::start();
     let repo = Repo::from_fixture("lifecycle");
@@ -164,5 +162,9 @@ fn status_does_not_call_a_running_applys_lock_a_crash() {
     });
     let status = g.args(["status", "alpha"]).run();
     let _ = apply.wait();
-    status.code(0).stdout_has("gf apply").output_lacks("a lock left by a crash");
+    status
+        .code(0)
+        .stdout_has("gf apply")
+        .output_lacks("a lock left by a crash")
+        .stdout_has("never unlock a live run's lock");
 }

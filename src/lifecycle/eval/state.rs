@@ -35,11 +35,15 @@ impl<W: World> StackCx<'_, '_, W> {
         };
         let object = format!("`s3://{}/{key}`", facts.bucket);
         let allow = o.allow_empty_state || self.meta.as_ref().is_some_and(|m| m.allow_empty_state);
-        if let (Some(lock), true) = (&facts.lock, self.real()) {
-            self.out.warn(&format!(
+        // The real run warns; the dry run says it in the verdict (it prints no warnings).
+        let lock_note = facts.lock.as_ref().map(|lock| {
+            format!(
                 "the state is locked by {} ({}) since {} (lock id {}); tofu will wait for or fail on it (a lock left by a crash: `gf state unlock {}`)",
                 lock.who, lock.operation, lock.since, lock.id, self.stack.name
-            ));
+            )
+        });
+        if let (Some(note), true) = (&lock_note, self.real()) {
+            self.out.warn(note);
         }
         let v = if facts.exists {
             Verdict::pass(format!(
@@ -62,7 +66,10 @@ impl<W: World> StackCx<'_, '_, W> {
             )
         };
         self.facts = Some(facts);
-        v
+        match lock_note {
+            Some(note) if !self.real() => v.noting(&note),
+            _ => v,
+        }
     }
 
     pub(super) fn stale_plan(&self) -> Verdict {
