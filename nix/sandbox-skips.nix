@@ -56,6 +56,12 @@
   # moto, the S3 server on loopback (these run tofu against it too; the migrate tests also run
   # terraform with `backend "http"` against their loopback HTTP state server).
   moto = [
+    "audit::a_multi_line_sensitive_input_is_redacted_line_by_line"
+    "audit::a_non_sensitive_tf_var_from_the_shell_does_not_change_desired_state_behind_gfs_back"
+    "audit::push_errored_refusals_name_push_errored"
+    "audit::push_errored_reports_the_lineage_the_remote_really_has"
+    "audit::status_does_not_call_a_running_applys_lock_a_crash"
+    "audit::the_dry_run_shows_a_held_state_lock_and_points_at_unlock"
     "conventions::files_are_private_whatever_the_umask"
     "conventions::no_credential_reaches_any_line_under_the_most_talkative_logs"
     "deploy::a_failed_lane_apply_still_restores_the_sets"

@@ -151,7 +151,7 @@ pub fn resolve(root: &Path, stack: &Stack, env: &str, vars: &Vars, cli: &CliInpu
             env_var(&v.name)
         ));
     }
-    let required = declared
+    let required: Vec<Input> = declared
         .iter()
         .filter(|v| v.required())
         .map(|v| {
@@ -170,8 +170,32 @@ pub fn resolve(root: &Path, stack: &Stack, env: &str, vars: &Vars, cli: &CliInpu
             Input { name: v.name.clone(), sensitive: v.sensitive, from, source, fix }
         })
         .collect();
+    problems.extend(stray_env_vars(&declared, &required, &shown, vars));
     let env_vars = declared.iter().map(|v| env_var(&v.name)).filter(|n| vars.raw(n).is_some()).collect();
     StackInputs { var_file: shown, var_file_present: tfvars.is_some(), required, env_vars, problems }
+}
+
+/// `TF_VAR_<name>` set for a declared variable that is not `sensitive`: tofu would take it and
+/// change the desired state from an operator's shell, behind the repository's back (the dry run
+/// would not show it, the plan's metadata only names it). Refused, naming the variable and where
+/// its value belongs. A required one without any other source is named by its fix already.
+fn stray_env_vars(declared: &[Variable], required: &[Input], var_file: &str, vars: &Vars) -> Vec<String> {
+    let missing: BTreeSet<&str> =
+        required.iter().filter(|i| i.from == Origin::Missing).map(|i| i.name.as_str()).collect();
+    declared
+        .iter()
+        .filter(|v| !v.sensitive && !missing.contains(v.name.as_str()) && vars.raw(&env_var(&v.name)).is_some())
+        .map(|v| {
+            format!(
+                "`{}` is set in gf's environment for the non-sensitive variable `{}`: desired state is the repository; set `{} = …` in `{var_file}` (or `-- -var {}=…` for one run) and unset `{}`",
+                env_var(&v.name),
+                v.name,
+                v.name,
+                v.name,
+                env_var(&v.name)
+            )
+        })
+        .collect()
 }
 
 fn fix_for(v: &Variable, var_file: &str, present: bool, vars: &Vars) -> String {

@@ -1078,6 +1078,8 @@ const TOOL_FREE: [&str; 3] = ["affected", "contract", "lane"];
 /// The tests of the other modules that need none of them: they run in the sandbox. A test of those
 /// modules is either here or in nix/sandbox-skips.nix.
 const MIXED_BUT_TOOL_FREE: &[&str] = &[
+    "audit::a_copied_stack_folder_is_a_finding_not_a_panic",
+    "audit::a_usage_error_with_json_still_prints_one_document",
     "conventions::completions_man_page_and_version",
     "conventions::each_subcommand_takes_only_its_own_flags",
     "conventions::unknown_stacks_list_the_known_ones_and_env_is_chosen_as_sh_users_expect",
