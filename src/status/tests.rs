@@ -127,7 +127,9 @@ async fn reports_state_lock_plan_errored_state_local_lock_and_lane() {
     let s = session(dir.path(), world);
     save_plan(&s, "alpha");
     std::fs::write(dir.path().join("stacks/beta/errored.tfstate"), "{}").unwrap();
-    let held = Work::new(s.root(), "dev", "beta").lock("beta", "dev", "gf plan", std::time::Duration::ZERO).unwrap();
+    // Another test's child may briefly share this process's fds between fork and exec (the
+    // lock file's included, until exec closes it): wait that out rather than fail.
+    let held = Work::new(s.root(), "dev", "beta").lock("beta", "dev", "gf plan", HOLD_WAIT).unwrap();
 
     let alpha = status_of(&s, "alpha").await;
     let m = alpha.managed.as_ref().unwrap();
@@ -211,3 +213,6 @@ async fn without_tofu_a_plan_is_judged_on_everything_but_the_version() {
     let plan = stack_status(&s, st, &store, &settings, Some(&no_tofu)).await.plan.unwrap();
     assert_eq!(plan.stale, Some(true));
 }
+
+/// How long a test waits to take a local lock no other run holds (see its uses).
+const HOLD_WAIT: std::time::Duration = std::time::Duration::from_secs(5);

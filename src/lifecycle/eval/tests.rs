@@ -540,7 +540,9 @@ async fn drift_holds_the_local_lock_and_needs_no_cache_and_no_saved_plan() {
     assert!(real.iter().all(|d| !d.verdict.refuses()), "{real:#?}");
     // A plan holding the stack in this checkout refuses the drift (and the other way round).
     let work = Work::new(s.root(), "dev", "beta");
-    let _held = work.lock("beta", "dev", "gf plan", std::time::Duration::ZERO).unwrap();
+    // Another test's child may briefly share this process's fds between fork and exec (the
+    // lock file's included, until exec closes it): wait that out rather than fail.
+    let _held = work.lock("beta", "dev", "gf plan", HOLD_WAIT).unwrap();
     assert_eq!(first_refusal(&walk(&s, &o, Mode::Real).await), Some(Gate::LocalLock));
     assert_eq!(first_refusal(&walk(&s, &o, Mode::Dry).await), Some(Gate::LocalLock));
 }
@@ -689,3 +691,6 @@ async fn a_lane_whose_sets_do_not_exist_is_refused_by_both_runs_unless_a_first_i
     assert_eq!(first_refusal(&d), None, "{d:#?}");
     assert!(matches!(d.last().unwrap().verdict, Verdict::Check { .. }));
 }
+
+/// How long a test waits to take a local lock no other run holds (see its uses).
+const HOLD_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
