@@ -56,6 +56,7 @@
   # moto, the S3 server on loopback (these run tofu against it too; the migrate tests also run
   # terraform with `backend "http"` against their loopback HTTP state server).
   moto = [
+    "audit::a_symlinked_gf_folder_is_refused_and_nothing_is_written_through_it"
     "audit::a_multi_line_sensitive_input_is_redacted_line_by_line"
     "audit::a_non_sensitive_tf_var_from_the_shell_does_not_change_desired_state_behind_gfs_back"
     "audit::push_errored_refusals_name_push_errored"

@@ -26,6 +26,15 @@ pub enum WorkError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// `.gf`, `.gf/<env>` or `.gf/<env>/<stack>` is a symbolic link: saved plans (which hold
+    /// variable values) and tofu's data would land wherever it points.
+    #[error(
+        "`{path}` is a symbolic link: gf keeps plans and tofu's data only inside the repository; remove the link (gf creates the folder itself, 0700)"
+    )]
+    Symlink {
+        /// The link.
+        path: PathBuf,
+    },
     /// Another gf run holds the stack's local lock.
     #[error(
         "another gf run in this checkout holds `{stack}` in `{env}` ({holder}); wait for it, or pass `--lock-wait DURATION`"
@@ -103,6 +112,12 @@ impl Work {
             let path = path.to_path_buf();
             move |source| WorkError::Io { action: "create", path, source }
         };
+        // Checked before anything is created, so nothing is written through a link.
+        for d in self.dir.ancestors().take(3) {
+            if std::fs::symlink_metadata(d).is_ok_and(|m| m.file_type().is_symlink()) {
+                return Err(WorkError::Symlink { path: d.to_path_buf() });
+            }
+        }
         std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&self.dir).map_err(io(&self.dir))?;
         // `.gf`, `.gf/<env>` and `.gf/<env>/<stack>`: a umask or an earlier tool may have left them wider.
         for d in self.dir.ancestors().take(3) {

@@ -43,7 +43,10 @@ impl Tofu {
         {
             return;
         }
-        if let (Ok(bytes), Some(dir)) = (serde_json::to_vec(&c), cache.parent()) {
+        // A `.gf` that is a symbolic link is refused by the stack's local lock; nothing, not even
+        // this, is written through it.
+        let linked = |d: &Path| std::fs::symlink_metadata(d).is_ok_and(|m| m.file_type().is_symlink());
+        if let (Ok(bytes), Some(dir)) = (serde_json::to_vec(&c), cache.parent().filter(|d| !linked(d))) {
             let _ = std::fs::DirBuilder::new().recursive(true).create(dir);
             let _ = std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700));
             let _ = crate::lifecycle::work::write_private(cache, &bytes);

@@ -166,3 +166,22 @@ fn status_does_not_call_a_running_applys_lock_a_crash() {
         .output_lacks("a lock left by a crash")
         .stdout_has("never unlock a live run's lock");
 }
+
+/// A `.gf` (or `.gf/<env>`) that is a symbolic link once sent saved plans, which hold variable
+/// values, wherever it pointed: refused, nothing written through it.
+#[test]
+fn a_symlinked_gf_folder_is_refused_and_nothing_is_written_through_it() {
+    let moto = Moto::start();
+    let repo = Repo::from_fixture("lifecycle");
+    let outside = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(outside.path(), repo.path().join(".gf")).unwrap();
+    let g = gf_for(&repo, &moto);
+    g.clone().args(["plan", "alpha", "--allow-empty-state"]).run().code(1).stderr_has("/.gf` is a symbolic link");
+    assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0, "gf wrote through the link");
+
+    std::fs::remove_file(repo.path().join(".gf")).unwrap();
+    std::fs::create_dir(repo.path().join(".gf")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), repo.path().join(".gf/dev")).unwrap();
+    g.args(["plan", "alpha", "--allow-empty-state"]).run().code(1).stderr_has("/.gf/dev` is a symbolic link");
+    assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0, "gf wrote through the link");
+}

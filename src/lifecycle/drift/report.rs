@@ -30,7 +30,10 @@ pub(super) fn print_stack(r: &StackDrift) {
                 (DriftStatus::Interrupted, _) => "interrupted".into(),
                 _ => "failed".into(),
             };
-            crate::outln!("{name}: {what}: {}", r.error.as_deref().unwrap_or(""));
+            // A refusal's own text already starts with `refused (<gate>): `.
+            let error = r.error.as_deref().unwrap_or("");
+            let error = error.strip_prefix(&format!("{what}: ")).unwrap_or(error);
+            crate::outln!("{name}: {what}: {error}");
         }
     }
     for (label, diff) in [("pending", &r.pending), ("drift", &r.drift)] {

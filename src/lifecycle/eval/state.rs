@@ -60,8 +60,14 @@ impl<W: World> StackCx<'_, '_, W> {
             Verdict::refuse(
                 Gate::StateKey,
                 format!(
-                    "no state at {object} for stack `{}` in `{}`: tofu would start an empty state and plan to recreate everything; check the key and the bucket, or pass `--allow-empty-state` if this stack has never been applied",
-                    self.stack.name, s.env
+                    "no state at {object} for stack `{}` in `{}`: tofu would start an empty state and {}; check the key and the bucket, or pass `--allow-empty-state` if this stack has never been applied",
+                    self.stack.name,
+                    s.env,
+                    if o.op == crate::lifecycle::Op::Destroy {
+                        "destroy nothing, leaving every real resource running"
+                    } else {
+                        "plan to recreate everything"
+                    }
                 ),
             )
         };
