@@ -166,13 +166,14 @@ pub fn resolve(root: &Path, stack: &Stack, env: &str, vars: &Vars, cli: &CliInpu
             } else {
                 (Origin::Missing, "MISSING".to_string())
             };
-            let fix = (from == Origin::Missing).then(|| fix_for(v, &shown, tfvars.is_some(), vars));
+            let fix = (from == Origin::Missing).then(|| fix_for(v, &shown, path.is_file(), vars));
             Input { name: v.name.clone(), sensitive: v.sensitive, from, source, fix }
         })
         .collect();
     problems.extend(stray_env_vars(&declared, &required, &shown, vars));
     let env_vars = declared.iter().map(|v| env_var(&v.name)).filter(|n| vars.raw(n).is_some()).collect();
-    StackInputs { var_file: shown, var_file_present: tfvars.is_some(), required, env_vars, problems }
+    // Present is about the file: one that does not parse is present, and refused in `problems`.
+    StackInputs { var_file: shown, var_file_present: path.is_file(), required, env_vars, problems }
 }
 
 /// `TF_VAR_<name>` set for a declared variable that is not `sensitive`: tofu would take it and

@@ -155,7 +155,12 @@ fn missing(run_gates: &[Decision]) -> Vec<String> {
     run_gates
         .iter()
         .filter(|d| d.verdict.refuses())
-        .map(|d| format!("`{}`: {}", d.gate, d.verdict.detail().lines().next().unwrap_or("")))
+        .map(|d| {
+            // A several-line verdict's first line introduces its list (`…:`); the list is in the
+            // verdict itself, shown with the gates.
+            let first = d.verdict.detail().lines().next().unwrap_or("");
+            format!("`{}`: {}", d.gate, first.trim_end_matches(':'))
+        })
         .collect()
 }
 
@@ -309,6 +314,17 @@ fn human(r: &DryRun) -> String {
                 f.exit,
                 f.detail.lines().next().unwrap_or("")
             );
+            // A refusal of several lines (every stack's finding) is shown whole in its gate's
+            // verdict above; the summary names the first and says where the rest is.
+            let more = f.detail.lines().skip(1).filter(|l| !l.trim().is_empty()).count();
+            if more > 0 {
+                let _ = writeln!(
+                    s,
+                    "  (and {more} more line{} in the `{}` verdict above)",
+                    if more == 1 { "" } else { "s" },
+                    f.gate
+                );
+            }
         }
     }
     if !r.missing.is_empty() {

@@ -185,3 +185,15 @@ fn a_symlinked_gf_folder_is_refused_and_nothing_is_written_through_it() {
     g.args(["plan", "alpha", "--allow-empty-state"]).run().code(1).stderr_has("/.gf/dev` is a symbolic link");
     assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0, "gf wrote through the link");
 }
+
+/// A var file with a byte that is not UTF-8 is present, not "absent", and the refusal's summary
+/// line says where the rest of a several-line refusal is.
+#[test]
+fn a_var_file_that_is_not_utf8_is_present_and_refused() {
+    let repo = Repo::from_fixture("lifecycle");
+    std::fs::write(repo.path().join("stacks/alpha/dev.tfvars"), b"n = \"\xff\"\n").unwrap();
+    let dry = repo.gf().env("KUBE_CONTEXT", "honey").args(["plan", "alpha", "--dry-run"]).run();
+    dry.code(0).stdout_has("var file:     stacks/alpha/dev.tfvars (present)").output_lacks("(absent)");
+    let stop = dry.stdout.lines().find(|l| l.starts_with("the real run would stop at")).unwrap_or_default();
+    assert!(stop.contains("`sources`") || stop.contains("`inputs`"), "{}", dry.stdout);
+}
