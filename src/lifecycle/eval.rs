@@ -222,6 +222,45 @@ impl<'r, 'a, W: World> StackCx<'r, 'a, W> {
         if !destroying {
             return Verdict::skip("not a destroy plan");
         }
+        // SPEC is silent on destroying a stack others depend on: said, in the verdict and before
+        // the prompt, never guessed away (the dependent may be destroyed later, or rebuilt on it).
+        let note = self.dependents_left();
+        if let (Some(n), true) = (&note, self.real()) {
+            self.out.warn(n);
+        }
+        let v = self.confirm().await;
+        match note {
+            Some(n) => v.noting(&n),
+            None => v,
+        }
+    }
+
+    /// `` `gamma` depends on `beta` and stays `` for the contract's stacks that depend on this one
+    /// and are not destroyed with it.
+    fn dependents_left(&self) -> Option<String> {
+        let name = &self.stack.name;
+        let left: Vec<String> = self
+            .run
+            .s
+            .contract
+            .stacks
+            .iter()
+            .filter(|s| s.depends_on.iter().any(|d| d == name) && !self.run.stacks.iter().any(|x| x.name == s.name))
+            .map(|s| format!("`{}`", s.name))
+            .collect();
+        (!left.is_empty()).then(|| {
+            format!(
+                "{} depend{} on `{name}` and {} not part of this destroy: {} may stop working without it",
+                left.join(", "),
+                if left.len() == 1 { "s" } else { "" },
+                if left.len() == 1 { "is" } else { "are" },
+                if left.len() == 1 { "it" } else { "they" }
+            )
+        })
+    }
+
+    async fn confirm(&mut self) -> Verdict {
+        let o = self.run.o;
         if o.yes {
             return Verdict::pass("`--yes`");
         }

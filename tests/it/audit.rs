@@ -197,3 +197,17 @@ fn a_var_file_that_is_not_utf8_is_present_and_refused() {
     let stop = dry.stdout.lines().find(|l| l.starts_with("the real run would stop at")).unwrap_or_default();
     assert!(stop.contains("`sources`") || stop.contains("`inputs`"), "{}", dry.stdout);
 }
+
+/// SPEC is silent on destroying a stack another one depends on; gf says so (README: lifecycle
+/// decisions) in the `destroy-confirmation` verdict, and not when the dependent goes too.
+#[test]
+fn destroying_a_stack_names_the_stacks_that_depend_on_it_and_stay() {
+    let repo = Repo::from_fixture("lifecycle");
+    let g = repo.gf().env("KUBE_CONTEXT", "honey");
+    g.clone()
+        .args(["destroy", "beta", "--dry-run", "--yes"])
+        .run()
+        .code(0)
+        .stdout_has("`gamma` depends on `beta` and is not part of this destroy");
+    g.args(["destroy", "beta", "gamma", "--dry-run", "--yes"]).run().code(0).output_lacks("depends on `beta`");
+}

@@ -1081,6 +1081,7 @@ const MIXED_BUT_TOOL_FREE: &[&str] = &[
     "audit::a_copied_stack_folder_is_a_finding_not_a_panic",
     "audit::a_usage_error_with_json_still_prints_one_document",
     "audit::a_var_file_that_is_not_utf8_is_present_and_refused",
+    "audit::destroying_a_stack_names_the_stacks_that_depend_on_it_and_stay",
     "conventions::completions_man_page_and_version",
     "conventions::each_subcommand_takes_only_its_own_flags",
     "conventions::unknown_stacks_list_the_known_ones_and_env_is_chosen_as_sh_users_expect",
