@@ -143,10 +143,23 @@ fn code_for(err: &anyhow::Error) -> u8 {
     refusal(err).map_or(exit::ERROR, |r| r.code)
 }
 
+/// An `anyhow` error and its context/causes on one line, each message once (a thiserror message
+/// that already formats its source would otherwise print it twice).
+fn anyhow_chain(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let msg = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&msg)) {
+            parts.push(msg);
+        }
+    }
+    parts.join(": ")
+}
+
 /// An error: once on stderr; with `--json` also as a document on stdout unless the command
 /// already printed its own (the lifecycle's report carries its errors).
 fn report(err: &anyhow::Error, json: bool) {
-    let text = ui::anyhow_chain(err);
+    let text = anyhow_chain(err);
     ui::error(&text);
     if json && !ui::json_printed() {
         let gate = refusal(err).map(|r| r.gate);
@@ -221,7 +234,7 @@ async fn dispatch(cli: Cli, vars: Vars) -> anyhow::Result<u8> {
             let o = crate::status::Options { stacks: a.stacks, all: a.all, json: a.json };
             crate::status::run(&g.session(vars)?, &o).await.map_err(cap)
         }
-        Command::Drift(a) => lifecycle::drift::run(&g.session(vars)?, &drift_options(a)).await,
+        Command::Drift(a) => lifecycle::drift::run(&g.session(vars)?, &drift_options(a)).await.map_err(cap),
         Command::Doctor(a) => crate::doctor::run(&g.session(vars)?, a.json).await.map_err(cap),
         Command::Cache(CacheCommand::Check(a)) => cache_check(&g, &vars, a).await,
         Command::Lane(cmd) => {
@@ -258,7 +271,7 @@ fn affected_cmd(g: &Globals, a: &cli::AffectedArgs) -> anyhow::Result<u8> {
 }
 
 async fn lifecycle(g: &Globals, vars: Vars, o: lifecycle::Options) -> anyhow::Result<u8> {
-    lifecycle::run(&g.session(vars)?, &o).await
+    lifecycle::run(&g.session(vars)?, &o).await.map_err(cap)
 }
 
 fn run_options(r: cli::RunArgs) -> lifecycle::Options {
@@ -327,7 +340,7 @@ fn destroy_options(a: cli::DestroyArgs) -> lifecycle::Options {
 }
 
 async fn show_cmd(s: &Session, a: &cli::ShowArgs) -> anyhow::Result<u8> {
-    let plan = lifecycle::saved_plan(s, &a.stack).await?;
+    let plan = lifecycle::saved_plan(s, &a.stack).await.map_err(cap)?;
     let r = crate::show::report(&plan);
     if a.json {
         ui::print_json(&r)?;
@@ -343,7 +356,9 @@ async fn state_cmd(s: &Session, a: cli::StateArgs) -> anyhow::Result<u8> {
     match a.action {
         None => crate::state::show(s, a.stack.as_deref().unwrap_or_default(), a.json).await.map_err(cap),
         Some(StateAction::Unlock(u)) => crate::state::unlock(s, &u.stack, u.yes, u.json).await.map_err(cap),
-        Some(StateAction::PushErrored(p)) => lifecycle::errored::push(s, &p.stack, p.lock.lock_wait, p.json).await,
+        Some(StateAction::PushErrored(p)) => {
+            lifecycle::errored::push(s, &p.stack, p.lock.lock_wait, p.json).await.map_err(cap)
+        }
         Some(StateAction::Migrate(m)) => Box::pin(migrate_cmd(s, m)).await,
     }
 }

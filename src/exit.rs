@@ -52,13 +52,3 @@ impl Refusal for Refused {
         Some(self)
     }
 }
-
-/// The refusal in `err`'s chain, if any.
-pub fn refusal(err: &anyhow::Error) -> Option<&Refused> {
-    err.chain().find_map(|c| c.downcast_ref::<Refused>())
-}
-
-/// The exit code for an error that reached the top: a refusal's own code, else 1.
-pub fn code_for(err: &anyhow::Error) -> u8 {
-    refusal(err).map_or(ERROR, |r| r.code)
-}

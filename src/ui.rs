@@ -150,19 +150,6 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     parts.join(": ")
 }
 
-/// An `anyhow` error and its context/causes on one line, each message once (a thiserror message
-/// that already formats its source would otherwise print it twice).
-pub fn anyhow_chain(e: &anyhow::Error) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    for cause in e.chain() {
-        let msg = cause.to_string();
-        if !parts.iter().any(|p| p.contains(&msg)) {
-            parts.push(msg);
-        }
-    }
-    parts.join(": ")
-}
-
 /// `error: …` on stderr.
 pub fn error(msg: &str) {
     err(&format!("{}: {msg}", paint("error", "1;31")));

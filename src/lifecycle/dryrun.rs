@@ -84,7 +84,7 @@ struct S3Info {
 }
 
 /// Print the run plan; exit 0.
-pub(super) async fn run<W: World>(s: &Session<W>, o: &Options, stacks: &[&Stack]) -> anyhow::Result<u8> {
+pub(super) async fn run<W: World>(s: &Session<W>, o: &Options, stacks: &[&Stack]) -> Result<u8, super::LifecycleError> {
     let mut rcx = RunCx::new(s, o, stacks, Mode::Dry);
     let run_gates = rcx.run_gates().await;
     let mut first_refusal = run_gates.iter().find(|d| d.verdict.refuses()).map(|d| first(d, None));

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::eval::{Mode, RunCx};
 use super::out::Out;
 use super::work::{self, Work};
-use super::{Op, Options};
+use super::{LifecycleError, Op, Options};
 use crate::exit::{self, Refused};
 use crate::s3state;
 use crate::session::{Session, World};
@@ -41,7 +41,7 @@ pub async fn push<W: World>(
     stack: &str,
     lock_wait: std::time::Duration,
     json: bool,
-) -> anyhow::Result<u8> {
+) -> Result<u8, LifecycleError> {
     let stack = s.contract.stack(stack)?;
     let o = Options { op: Op::PushErrored, stacks: vec![stack.name.clone()], lock_wait, jobs: 1, ..Options::default() };
     let selection = [stack];
@@ -65,7 +65,7 @@ pub async fn push<W: World>(
         Refused::new("errored-state", format!("`{rel}` is not a tofu state ({e}); it was left untouched"))
     })?;
     let Some(settings) = rcx.facts.settings.as_ref() else {
-        return Err(anyhow::anyhow!("internal error: the credentials gate recorded no settings"));
+        return Err(LifecycleError::Internal("the credentials gate recorded no settings".into()));
     };
     let key = stack.state_key(&s.env)?;
     let store = s.world.store(settings);

@@ -10,6 +10,7 @@ pub mod argv;
 mod child_env;
 pub mod drift;
 mod dryrun;
+mod error;
 pub mod errored;
 pub mod eval;
 pub mod gates;
@@ -29,9 +30,9 @@ use futures::StreamExt as _;
 
 use crate::contract::Stack;
 use crate::session::{Session, Vars, World};
-use crate::tofu::TofuError;
 use crate::{signals, ui};
 pub use child_env::{ClusterChoice, child_env};
+pub use error::LifecycleError;
 use eval::{Mode, RunCx};
 use out::Out;
 pub use report::{StackReport, Status};
@@ -132,38 +133,8 @@ pub struct Options {
     pub show_sensitive: bool,
 }
 
-/// Errors of the lifecycle that are not gate refusals.
-#[derive(Debug, thiserror::Error)]
-pub enum LifecycleError {
-    /// Working files.
-    #[error(transparent)]
-    Work(#[from] work::WorkError),
-    /// tofu.
-    #[error(transparent)]
-    Tofu(#[from] TofuError),
-    /// A signal while gf itself (not tofu) was working on the stack.
-    #[error("interrupted ({signal}) before tofu changed anything for `{stack}`")]
-    Interrupted {
-        /// The stack.
-        stack: String,
-        /// `SIGINT`, `SIGTERM` or `SIGHUP`.
-        signal: &'static str,
-    },
-    /// `tofu output -json` printed something else.
-    #[error("`tofu output -json` for `{stack}` did not print JSON: {reason}")]
-    OutputJson {
-        /// Stack.
-        stack: String,
-        /// Parse error.
-        reason: String,
-    },
-    /// A broken invariant of gf itself.
-    #[error("internal error: {0}")]
-    Internal(String),
-}
-
 /// Run a lifecycle command over the selected stacks.
-pub async fn run<W: World>(s: &Session<W>, o: &Options) -> anyhow::Result<u8> {
+pub async fn run<W: World>(s: &Session<W>, o: &Options) -> Result<u8, LifecycleError> {
     let mut stacks = s.contract.select(&o.stacks, o.all)?;
     if o.op == Op::Destroy {
         stacks.reverse();
@@ -190,7 +161,7 @@ pub async fn run<W: World>(s: &Session<W>, o: &Options) -> anyhow::Result<u8> {
     let decisions = tokio::select! {
         d = rcx.run_gates() => d,
         sig = signals::any() => {
-            return Err(anyhow::anyhow!("interrupted ({}) before anything ran", sig.name()));
+            return Err(LifecycleError::InterruptedBeforeRun { signal: sig.name() });
         }
     };
     if let Some(r) = decisions.iter().find_map(gates::Decision::refusal) {
@@ -233,11 +204,11 @@ fn warn_tf_http(vars: &Vars) {
 async fn run_stacks<W: World>(
     rcx: &RunCx<'_, W>,
     stacks: &[&Stack],
-) -> (Vec<StackReport>, Option<(String, anyhow::Error)>) {
+) -> (Vec<StackReport>, Option<(String, LifecycleError)>) {
     let o = rcx.o;
     let prefixed = stacks.len() > 1;
     let mut reports: Vec<StackReport> = Vec::new();
-    let mut first_error: Option<(String, anyhow::Error)> = None;
+    let mut first_error: Option<(String, LifecycleError)> = None;
     if o.op == Op::Plan && o.jobs > 1 && stacks.len() > 1 {
         let failed = Arc::new(AtomicBool::new(false));
         let tasks = stacks.iter().map(|st| {

@@ -7,9 +7,9 @@ use super::render::Changes;
 use super::work::StateAtPlan;
 use super::{LifecycleError, Op, Options};
 use crate::contract::Stack;
+use crate::exit::{self, Refusal as _};
 use crate::session::{Session, World};
-use crate::tofu::TofuError;
-use crate::{exit, signals, ui};
+use crate::{signals, ui};
 
 /// What happened to one stack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -77,8 +77,8 @@ pub(super) fn finish<W: World>(
     s: &Session<W>,
     o: &Options,
     reports: &[StackReport],
-    first_error: Option<(String, anyhow::Error)>,
-) -> anyhow::Result<u8> {
+    first_error: Option<(String, LifecycleError)>,
+) -> Result<u8, LifecycleError> {
     let changes = o.op == Op::Plan && reports.iter().any(|r| r.status == Status::Changes);
     let not_run: Vec<&str> = reports.iter().filter(|r| r.status == Status::NotRun).map(|r| r.stack.as_str()).collect();
     if o.json {
@@ -99,33 +99,27 @@ pub(super) fn finish<W: World>(
                 not_run.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
             ));
         }
-        return Err(e.context(format!("stack `{stack}`")));
+        return Err(LifecycleError::Stack { stack, source: Box::new(e) });
     }
     if let Some(sig) = signals::received() {
-        return Err(anyhow::anyhow!("stopped by {}; not run: {}", sig.name(), not_run.join(", ")));
+        return Err(LifecycleError::Stopped { signal: sig.name(), not_run: not_run.join(", ") });
     }
     Ok(if o.detailed_exitcode && changes { exit::CHANGES } else { exit::OK })
 }
 
 pub(super) fn record(
     reports: &mut Vec<StackReport>,
-    first_error: &mut Option<(String, anyhow::Error)>,
+    first_error: &mut Option<(String, LifecycleError)>,
     s: &Stack,
-    r: Option<anyhow::Result<StackReport>>,
+    r: Option<Result<StackReport, LifecycleError>>,
 ) {
     let e = match r {
         None => return reports.push(StackReport::new(&s.name, Status::NotRun)),
         Some(Ok(rep)) => return reports.push(rep),
         Some(Err(e)) => e,
     };
-    let refusal = exit::refusal(&e);
-    let interrupted = e.chain().any(|c| {
-        matches!(c.downcast_ref(), Some(TofuError::Interrupted { .. }))
-            || matches!(
-                c.downcast_ref(),
-                Some(LifecycleError::Tofu(TofuError::Interrupted { .. }) | LifecycleError::Interrupted { .. })
-            )
-    });
+    let refusal = e.refusal();
+    let interrupted = e.is_interrupted();
     let status = if interrupted {
         Status::Interrupted
     } else if refusal.is_some() {
@@ -135,7 +129,7 @@ pub(super) fn record(
     };
     let mut rep = StackReport::new(&s.name, status);
     rep.gate = refusal.map(|r| r.gate);
-    rep.error = Some(format!("{e:#}"));
+    rep.error = Some(ui::error_chain(&e));
     reports.push(rep);
     if first_error.is_none() {
         *first_error = Some((s.name.clone(), e));

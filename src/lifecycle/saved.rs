@@ -9,7 +9,7 @@ use crate::session::{Session, World};
 /// The saved plan of `stack` as tofu's JSON (`tofu show -json`), with its metadata and, when it
 /// would no longer apply, why (the `stale-plan` rules): what `gf show` renders. Runs the run
 /// gates, `no-plan` and `state-key`; initializes the data folder when needed.
-pub async fn saved_plan<W: World>(s: &Session<W>, stack: &str) -> anyhow::Result<SavedPlan> {
+pub async fn saved_plan<W: World>(s: &Session<W>, stack: &str) -> Result<SavedPlan, LifecycleError> {
     let st = s.contract.stack(stack)?;
     let o = Options { op: Op::Show, stacks: vec![st.name.clone()], jobs: 1, ..Options::default() };
     let selection = [st];
@@ -26,7 +26,7 @@ pub async fn saved_plan<W: World>(s: &Session<W>, stack: &str) -> anyhow::Result
         (cx.meta.take(), cx.facts.take(), cx.work.clone())
     };
     let Some(meta) = meta else {
-        return Err(LifecycleError::Internal("no plan metadata after `no-plan`".into()).into());
+        return Err(LifecycleError::Internal("no plan metadata after `no-plan`".into()));
     };
     let stale = match (&facts, &rcx.facts.settings, &rcx.facts.tofu) {
         (Some(f), Some(settings), Some(tofu)) => {

@@ -16,12 +16,12 @@ use crate::tofu::{Invocation, Stream, Tofu, TofuError};
 
 /// The gates of `stack`, then its tofu commands. A signal while gf itself works (a lookup, the
 /// prompt) stops the stack before tofu starts; one while tofu runs is forwarded by the runner.
-pub async fn run<W: World>(rcx: &RunCx<'_, W>, stack: &Stack, out: &mut Out) -> anyhow::Result<StackReport> {
+pub async fn run<W: World>(rcx: &RunCx<'_, W>, stack: &Stack, out: &mut Out) -> Result<StackReport, LifecycleError> {
     let mut cx = StackCx::new(rcx, stack, out);
     let decisions = tokio::select! {
         d = cx.stack_gates() => d,
         sig = signals::any() => {
-            return Err(LifecycleError::Interrupted { stack: stack.name.clone(), signal: sig.name() }.into());
+            return Err(LifecycleError::Interrupted { stack: stack.name.clone(), signal: sig.name() });
         }
     };
     if let Some(r) = decisions.iter().find_map(super::gates::Decision::refusal) {
@@ -34,7 +34,7 @@ pub async fn run<W: World>(rcx: &RunCx<'_, W>, stack: &Stack, out: &mut Out) -> 
     let work = cx.work.clone();
     drop(cx);
     if let Some(sig) = signals::received() {
-        return Err(LifecycleError::Interrupted { stack: stack.name.clone(), signal: sig.name() }.into());
+        return Err(LifecycleError::Interrupted { stack: stack.name.clone(), signal: sig.name() });
     }
     let steps = Steps::new(rcx, stack, work, out)?;
     let _lock = match lock {
@@ -55,7 +55,7 @@ pub(super) async fn push_state<W: World>(
     work: Work,
     out: &mut Out,
     file: &std::path::Path,
-) -> anyhow::Result<()> {
+) -> Result<(), LifecycleError> {
     let mut steps = Steps::new(rcx, stack, work, out)?;
     steps.init().await?;
     let a: Vec<OsString> = vec!["state".into(), "push".into(), file.as_os_str().to_os_string()];
@@ -70,14 +70,14 @@ pub(super) async fn show_plan<W: World>(
     stack: &Stack,
     work: Work,
     out: &mut Out,
-) -> anyhow::Result<serde_json::Value> {
+) -> Result<serde_json::Value, LifecycleError> {
     let mut steps = Steps::new(rcx, stack, work, out)?;
     let _lock = if steps.initialized() { None } else { Some(steps.lock()?) };
     steps.init().await?;
     let a = argv::main(Op::Show, &steps.paths, &rcx.facts.extra, false).unwrap_or_default();
     let bytes = steps.capture(a).await?;
     serde_json::from_slice(&bytes)
-        .map_err(|e| LifecycleError::OutputJson { stack: stack.name.clone(), reason: e.to_string() }.into())
+        .map_err(|e| LifecycleError::OutputJson { stack: stack.name.clone(), reason: e.to_string() })
 }
 
 /// What the tofu commands of one stack need (also `gf drift`'s plans, in [`super::drift`]).
@@ -151,7 +151,7 @@ impl<'r, 'a, W: World> Steps<'r, 'a, W> {
     }
 
     /// Write the backend file and initialize unless already initialized; whether init ran.
-    pub(super) async fn init(&mut self) -> anyhow::Result<bool> {
+    pub(super) async fn init(&mut self) -> Result<bool, LifecycleError> {
         self.work.create()?;
         work::write_private(&self.paths.backend_file, self.backend.to_tfbackend().as_bytes())?;
         if self.initialized() {
@@ -164,7 +164,7 @@ impl<'r, 'a, W: World> Steps<'r, 'a, W> {
         Ok(true)
     }
 
-    async fn run(mut self, meta: Option<&PlanMeta>, report: &mut StackReport) -> anyhow::Result<()> {
+    async fn run(mut self, meta: Option<&PlanMeta>, report: &mut StackReport) -> Result<(), LifecycleError> {
         let o = self.rcx.o;
         report.initialized = Some(self.init().await?);
         let destroy_plan = meta.is_some_and(|m| m.destroy) || (o.op == Op::Plan && o.destroy_plan);
@@ -181,13 +181,13 @@ impl<'r, 'a, W: World> Steps<'r, 'a, W> {
         }
     }
 
-    async fn plan(&mut self, a: Vec<OsString>, report: &mut StackReport) -> anyhow::Result<()> {
+    async fn plan(&mut self, a: Vec<OsString>, report: &mut StackReport) -> Result<(), LifecycleError> {
         let (s, o) = (self.rcx.s, self.rcx.o);
         self.work.remove_plan()?;
         let mut r = Render::default();
         if let Err(e) = self.tofu_run(a, &mut r).await {
             let _ = std::fs::remove_file(&self.paths.plan_out);
-            return Err(e.into());
+            return Err(e);
         }
         let plan_digest = work::file_digest(&self.paths.plan_out)?;
         work::adopt_file(&self.paths.plan_out, &self.paths.plan_file)?;
@@ -239,17 +239,17 @@ impl<'r, 'a, W: World> Steps<'r, 'a, W> {
         a: Vec<OsString>,
         meta: Option<&PlanMeta>,
         report: &mut StackReport,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), LifecycleError> {
         let (s, o) = (self.rcx.s, self.rcx.o);
         let mut r = Render::default();
         let result = if self.stack.lane.is_some() {
             // A first install creates the sets in this very apply: only then may some be missing.
             let first_install = meta.is_some_and(|m| !m.state.exists);
             let stack = self.stack;
-            let apply = async { self.tofu_run(a, &mut r).await.map_err(|e| Lifted(e.into())) };
-            crate::lane::with_drained(s, stack, o.timeout, first_install, apply).await.map_err(|l| l.0)
+            let apply = self.tofu_run(a, &mut r);
+            crate::lane::with_drained(s, stack, o.timeout, first_install, apply).await
         } else {
-            self.tofu_run(a, &mut r).await.map_err(anyhow::Error::from)
+            self.tofu_run(a, &mut r).await
         };
         self.after_change(result)?;
         self.work.remove_plan()?;
@@ -257,9 +257,9 @@ impl<'r, 'a, W: World> Steps<'r, 'a, W> {
         Ok(())
     }
 
-    async fn destroy(&mut self, a: Vec<OsString>, report: &mut StackReport) -> anyhow::Result<()> {
+    async fn destroy(&mut self, a: Vec<OsString>, report: &mut StackReport) -> Result<(), LifecycleError> {
         let mut r = Render::default();
-        let result = self.tofu_run(a, &mut r).await.map_err(anyhow::Error::from);
+        let result = self.tofu_run(a, &mut r).await;
         self.after_change(result)?;
         self.work.remove_plan()?;
         report.changes = Some(r.changes.unwrap_or_default());
@@ -268,7 +268,7 @@ impl<'r, 'a, W: World> Steps<'r, 'a, W> {
 
     /// After an apply or destroy: adopt an `errored.tfstate` tofu left (it is then the only copy of
     /// the real state) before reporting anything.
-    fn after_change(&mut self, result: anyhow::Result<()>) -> anyhow::Result<()> {
+    fn after_change(&mut self, result: Result<(), LifecycleError>) -> Result<(), LifecycleError> {
         let root = self.rcx.s.root();
         match work::adopt_errored_state(&self.stack.dir, &self.work) {
             Ok(Some(dest)) => {
@@ -280,19 +280,19 @@ impl<'r, 'a, W: World> Steps<'r, 'a, W> {
                     self.stack.name
                 );
                 self.out.warn(&msg);
-                result.map_err(|e| e.context(msg))
+                result.map_err(|e| LifecycleError::AfterChange { note: msg, source: Box::new(e) })
             }
             Ok(None) => result,
             Err(adopt) => {
                 self.out.warn(&format!("{adopt}"));
-                result.map_err(|e| e.context(adopt.to_string()))
+                result.map_err(|e| LifecycleError::AfterChange { note: adopt.to_string(), source: Box::new(e) })
             }
         }
     }
 
     /// `tofu output -json`, with sensitive values masked unless `--show-sensitive`: as JSON
     /// (`"value": null, "sensitive": true`) or as `name = value` lines (`(sensitive)`).
-    async fn output(&mut self, a: Vec<OsString>, report: &mut StackReport) -> anyhow::Result<()> {
+    async fn output(&mut self, a: Vec<OsString>, report: &mut StackReport) -> Result<(), LifecycleError> {
         let text = self.capture(a).await?;
         let v: serde_json::Value = serde_json::from_slice(&text)
             .map_err(|e| LifecycleError::OutputJson { stack: self.stack.name.clone(), reason: e.to_string() })?;
@@ -351,21 +351,5 @@ impl<'r, 'a, W: World> Steps<'r, 'a, W> {
             }
             other => other.map_err(Into::into),
         }
-    }
-}
-
-/// The lane guard's error as anyhow with any refusal in its chain, where `exit::refusal` (and so
-/// the run's report and exit code) finds it: the lifecycle still reports through anyhow.
-struct Lifted(anyhow::Error);
-
-impl From<crate::lane::LaneError> for Lifted {
-    fn from(e: crate::lane::LaneError) -> Self {
-        use crate::exit::Refusal as _;
-        let Some(r) = e.refusal().cloned() else { return Self(e.into()) };
-        if matches!(e, crate::lane::LaneError::Refused(_)) {
-            return Self(r.into());
-        }
-        // `DrainFailed`/`StillDrained`: their own message, then the refusal they wrap.
-        Self(anyhow::Error::new(r).context(e.to_string()))
     }
 }

@@ -31,10 +31,9 @@ use super::stack::Steps;
 use super::work::StateAtPlan;
 use super::{LifecycleError, Options};
 use crate::contract::{Lane, Stack};
-use crate::exit::{self, Refused};
+use crate::exit::{self, Refusal as _, Refused};
 use crate::s3state::{self, StateFacts};
 use crate::session::{Session, World};
-use crate::tofu::TofuError;
 use crate::{signals, ui};
 
 /// How long reading a lane's scale sets may take before the cluster counts as unreachable.
@@ -188,7 +187,7 @@ impl StackDrift {
 /// `gf drift [STACK…|--all] [--jobs N] [--json]`: exit 2 when anything is pending or drifted, 0
 /// when nothing is (drained scale sets alone included), 1 when a comparison could not be made (3
 /// when a safety gate refused).
-pub async fn run<W: World>(s: &Session<W>, o: &Options) -> anyhow::Result<u8> {
+pub async fn run<W: World>(s: &Session<W>, o: &Options) -> Result<u8, LifecycleError> {
     let stacks = s.contract.select(&o.stacks, o.all)?;
     for st in &stacks {
         st.state_key(&s.env)?;
@@ -201,7 +200,7 @@ pub async fn run<W: World>(s: &Session<W>, o: &Options) -> anyhow::Result<u8> {
     let decisions = tokio::select! {
         d = rcx.run_gates() => d,
         sig = signals::any() => {
-            return Err(anyhow::anyhow!("interrupted ({}) before anything ran", sig.name()));
+            return Err(LifecycleError::InterruptedBeforeRun { signal: sig.name() });
         }
     };
     if let Some(r) = decisions.iter().find_map(Decision::refusal) {
@@ -253,22 +252,16 @@ async fn one<W: World>(rcx: &RunCx<'_, W>, stack: &Stack, out: &mut Out) -> Stac
     match compare_stack(rcx, stack, out, &mut report).await {
         Ok(()) => report.status = report.compared(),
         Err(e) => {
-            let refusal = exit::refusal(&e);
-            let interrupted = e.chain().any(|c| {
-                matches!(c.downcast_ref(), Some(TofuError::Interrupted { .. }))
-                    || matches!(
-                        c.downcast_ref(),
-                        Some(LifecycleError::Tofu(TofuError::Interrupted { .. }) | LifecycleError::Interrupted { .. })
-                    )
-            });
+            let refusal = e.refusal();
+            let interrupted = e.is_interrupted();
             report.status = match (interrupted, refusal) {
                 (true, _) => DriftStatus::Interrupted,
                 (false, Some(_)) => DriftStatus::Refused,
                 (false, None) => DriftStatus::Failed,
             };
             report.gate = refusal.map(|r| r.gate);
-            report.code = exit::code_for(&e);
-            report.error = Some(format!("{e:#}"));
+            report.code = e.exit_code();
+            report.error = Some(ui::error_chain(&e));
         }
     }
     report
@@ -280,12 +273,12 @@ async fn compare_stack<W: World>(
     stack: &Stack,
     out: &mut Out,
     report: &mut StackDrift,
-) -> anyhow::Result<()> {
+) -> Result<(), LifecycleError> {
     let mut cx = StackCx::new(rcx, stack, out);
     let decisions = tokio::select! {
         d = cx.stack_gates() => d,
         sig = signals::any() => {
-            return Err(LifecycleError::Interrupted { stack: stack.name.clone(), signal: sig.name() }.into());
+            return Err(LifecycleError::Interrupted { stack: stack.name.clone(), signal: sig.name() });
         }
     };
     if let Some(r) = decisions.iter().find_map(Decision::refusal) {
@@ -297,14 +290,14 @@ async fn compare_stack<W: World>(
     drop(cx);
     report.state = before.as_ref().map(state_at);
     if let Some(sig) = signals::received() {
-        return Err(LifecycleError::Interrupted { stack: stack.name.clone(), signal: sig.name() }.into());
+        return Err(LifecycleError::Interrupted { stack: stack.name.clone(), signal: sig.name() });
     }
     let plans = async {
         let mut steps = Steps::new(rcx, stack, work, out)?;
         steps.init().await?;
         let (pending, pending_code) = steps.drift_plan(DriftPlan::Pending).await?;
         let (refresh, _) = steps.drift_plan(DriftPlan::Refresh).await?;
-        Ok::<_, anyhow::Error>(classify::compare(&pending, pending_code, &refresh))
+        Ok::<_, LifecycleError>(classify::compare(&pending, pending_code, &refresh))
     };
     let lane = async {
         match &stack.lane {
@@ -334,9 +327,13 @@ async fn compare_stack<W: World>(
 }
 
 /// The state as looked up after the plans must be the one looked up before.
-async fn state_unmoved<W: World>(rcx: &RunCx<'_, W>, stack: &Stack, before: Option<&StateFacts>) -> anyhow::Result<()> {
+async fn state_unmoved<W: World>(
+    rcx: &RunCx<'_, W>,
+    stack: &Stack,
+    before: Option<&StateFacts>,
+) -> Result<(), LifecycleError> {
     let (Some(before), Some(settings)) = (before, &rcx.facts.settings) else {
-        return Err(LifecycleError::Internal("the `state-key` gate did not record the state".into()).into());
+        return Err(LifecycleError::Internal("the `state-key` gate did not record the state".into()));
     };
     let store = rcx.s.world.store(settings);
     let after = Box::pin(s3state::facts(&store, stack.state_key(&rcx.s.env)?)).await?;
@@ -392,7 +389,7 @@ fn merge_lane(stack: &Stack, sets: &[SetComparison], drift: &mut Diff, actions: 
     }
 }
 
-fn finish<W: World>(s: &Session<W>, o: &Options, reports: &[StackDrift]) -> anyhow::Result<u8> {
+fn finish<W: World>(s: &Session<W>, o: &Options, reports: &[StackDrift]) -> Result<u8, LifecycleError> {
     let changed = reports.iter().any(|r| r.status == DriftStatus::Differs);
     let bad: Vec<&StackDrift> = reports
         .iter()
@@ -422,12 +419,12 @@ fn finish<W: World>(s: &Session<W>, o: &Options, reports: &[StackDrift]) -> anyh
         );
     }
     if let Some(sig) = signals::received() {
-        return Err(anyhow::anyhow!("stopped by {}; not run: {}", sig.name(), not_run.join(", ")));
+        return Err(LifecycleError::Stopped { signal: sig.name(), not_run: not_run.join(", ") });
     }
     let names = |rs: &[&StackDrift]| rs.iter().map(|r| format!("`{}`", r.name)).collect::<Vec<_>>().join(", ");
     let failed: Vec<&StackDrift> = bad.iter().copied().filter(|r| r.code != exit::REFUSED).collect();
     if !failed.is_empty() {
-        return Err(anyhow::anyhow!("`gf drift` could not compare {}", names(&failed)));
+        return Err(LifecycleError::DriftFailed { stacks: names(&failed) });
     }
     if let Some(first) = bad.first() {
         return Err(

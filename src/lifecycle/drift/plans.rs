@@ -32,7 +32,7 @@ fn shown(line: &str) -> bool {
 
 impl<W: World> Steps<'_, '_, W> {
     /// One of the two plans, to a temporary file, read back with `show -json`, removed.
-    pub(super) async fn drift_plan(&mut self, which: DriftPlan) -> anyhow::Result<(PlanJson, i32)> {
+    pub(super) async fn drift_plan(&mut self, which: DriftPlan) -> Result<(PlanJson, i32), LifecycleError> {
         let file = TempPlan(work::unique_sibling(&self.work.dir.join(TEMP_PLAN)));
         let paths = argv::Paths { plan_out: file.0.clone(), ..self.paths.clone() };
         let plan = argv::drift_plan(which, &paths, &self.rcx.facts.extra);
