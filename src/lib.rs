@@ -30,6 +30,8 @@ pub mod signals;
 pub mod sources;
 pub mod state;
 pub mod status;
+#[cfg(test)]
+mod testrepo;
 pub mod tofu;
 pub mod ui;
 pub mod variables;

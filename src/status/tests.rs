@@ -11,42 +11,25 @@ use crate::lane::cluster::Cluster as _;
 use crate::lifecycle::work::StateAtPlan;
 use crate::s3state::MemStore;
 use crate::session::{FakeWorld, Session, Vars};
+use crate::testrepo;
 
 fn repo() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let w = |rel: &str, text: &str| {
-        let p = dir.path().join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
-    };
-    w(
-        "stacks/contract.json",
-        r#"{"cluster":{"name":"honey","provider_shape":"on-prem","distribution":"RKE2","nodes":{},"access":"x"},
-            "environments":{"dev":{"kube_context":"honey"}},"backend":{"type":"s3","region":"us-east-1"},
-            "attic":{"endpoint":"http://attic:8080","cache":"main","trusted_keys":[]}}"#,
+    let dir = testrepo::new();
+    testrepo::stack(dir.path(), "alpha", "automated", false, "");
+    testrepo::stack(
+        dir.path(),
+        "beta",
+        "automated",
+        true,
+        r#","cache_paths":["/nix/store/00000000000000000000000000000000-x"]"#,
     );
-    for (name, extra) in [
-        ("alpha", String::new()),
-        ("beta", r#","cache_paths":["/nix/store/00000000000000000000000000000000-x"]"#.to_string()),
-        (
-            "runners",
-            r#","lane":{"name":"heavy-nix","drain":{"namespace":"arc-runners","scale_sets":["gf-nix","gf-docker"]}}"#
-                .to_string(),
-        ),
-    ] {
-        let cache = name == "beta";
-        w(
-            &format!("stacks/{name}/stack.json"),
-            &format!(
-                r#"{{"name":"{name}","purpose":"p","namespaces":["{name}"],"optional_namespaces":[],"depends_on":[],
-                    "state_keys":{{"dev":"{name}/terraform.tfstate"}},"apply":"automated","requires_cache":{cache}{extra}}}"#
-            ),
-        );
-        w(&format!("stacks/{name}/main.tf"), "terraform {\n  backend \"s3\" {}\n}\n");
-    }
-    let tofu = dir.path().join("bin/tofu");
-    w("bin/tofu", "#!/bin/sh\necho '{\"terraform_version\":\"1.10.5\"}'\n");
-    std::fs::set_permissions(&tofu, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    testrepo::stack(
+        dir.path(),
+        "runners",
+        "automated",
+        false,
+        r#","lane":{"name":"heavy-nix","drain":{"namespace":"arc-runners","scale_sets":["gf-nix","gf-docker"]}}"#,
+    );
     dir
 }
 

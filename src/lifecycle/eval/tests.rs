@@ -10,39 +10,19 @@ use crate::contract::{ApplyMode, Contract};
 use crate::lifecycle::gates::{Gate, Verdict};
 use crate::lifecycle::work::{self, StateAtPlan};
 use crate::session::{FakeWorld, Session, Vars};
+use crate::testrepo;
 
 fn repo() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let w = |rel: &str, text: &str| {
-        let p = dir.path().join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
-    };
-    w(
-        "stacks/contract.json",
-        r#"{"cluster":{"name":"honey","provider_shape":"on-prem","distribution":"RKE2","nodes":{},"access":"x"},
-            "environments":{"dev":{"kube_context":"honey"}},"backend":{"type":"s3","region":"us-east-1"},
-            "attic":{"endpoint":"http://attic:8080","cache":"main","trusted_keys":[]}}"#,
-    );
+    let dir = testrepo::new();
     for (name, apply, cache) in [("alpha", "automated", false), ("beta", "operator", true)] {
-        w(
-            &format!("stacks/{name}/stack.json"),
-            &format!(
-                r#"{{"name":"{name}","purpose":"p","namespaces":["{name}"],"optional_namespaces":[],"depends_on":[],
-                    "state_keys":{{"dev":"{name}/terraform.tfstate"}},"apply":"{apply}","requires_cache":{cache}}}"#
-            ),
-        );
-        w(&format!("stacks/{name}/main.tf"), "terraform {\n  backend \"s3\" {}\n}\n");
+        testrepo::stack(dir.path(), name, apply, cache, "");
     }
     // A kubeconfig defining the environment's context (the kube stacks' `context` gate reads it).
-    w(
+    testrepo::write(
+        dir.path(),
         "kubeconfig",
         "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: http://127.0.0.1:9\nusers:\n- name: u\n  user:\n    token: t\ncontexts:\n- name: honey\n  context:\n    cluster: c\n    user: u\ncurrent-context: honey\n",
     );
-    // A fake tofu answering `version -json`.
-    let tofu = dir.path().join("bin/tofu");
-    w("bin/tofu", "#!/bin/sh\necho '{\"terraform_version\":\"1.10.5\"}'\n");
-    std::fs::set_permissions(&tofu, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     dir
 }
 
