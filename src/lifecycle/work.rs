@@ -113,17 +113,27 @@ impl Work {
             move |source| WorkError::Io { action: "create", path, source }
         };
         // Checked before anything is created, so nothing is written through a link.
-        for d in self.dir.ancestors().take(3) {
-            if std::fs::symlink_metadata(d).is_ok_and(|m| m.file_type().is_symlink()) {
-                return Err(WorkError::Symlink { path: d.to_path_buf() });
-            }
-        }
+        self.refuse_links()?;
         std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&self.dir).map_err(io(&self.dir))?;
         // `.gf`, `.gf/<env>` and `.gf/<env>/<stack>`: a umask or an earlier tool may have left them wider.
         for d in self.dir.ancestors().take(3) {
             std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700)).map_err(io(d))?;
         }
         Ok(())
+    }
+
+    /// [`WorkError::Symlink`] when `.gf`, `.gf/<env>` or `.gf/<env>/<stack>` is a symbolic link
+    /// (the dry run asks too, so it refuses where the run does).
+    pub fn refuse_links(&self) -> Result<(), WorkError> {
+        match self
+            .dir
+            .ancestors()
+            .take(3)
+            .find(|d| std::fs::symlink_metadata(d).is_ok_and(|m| m.file_type().is_symlink()))
+        {
+            Some(d) => Err(WorkError::Symlink { path: d.to_path_buf() }),
+            None => Ok(()),
+        }
     }
 
     /// Take the stack's local lock, waiting up to `wait` for another gf run to let go.

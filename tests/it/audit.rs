@@ -176,6 +176,8 @@ fn a_symlinked_gf_folder_is_refused_and_nothing_is_written_through_it() {
     let outside = tempfile::tempdir().unwrap();
     std::os::unix::fs::symlink(outside.path(), repo.path().join(".gf")).unwrap();
     let g = gf_for(&repo, &moto);
+    let dry = g.clone().args(["plan", "alpha", "--allow-empty-state", "--dry-run"]).run();
+    dry.code(0).stdout_has("the real run would stop at `local-lock` for `alpha` (exit 1)");
     g.clone().args(["plan", "alpha", "--allow-empty-state"]).run().code(1).stderr_has("/.gf` is a symbolic link");
     assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0, "gf wrote through the link");
 

@@ -11,6 +11,9 @@ impl<W: World> StackCx<'_, '_, W> {
         let (s, o) = (self.run.s, self.run.o);
         let at = rel(s.root(), &self.work.dir);
         if !self.real() {
+            if let Err(e) = self.work.refuse_links() {
+                return Verdict::error(e.to_string());
+            }
             return match self.work.lock_holder() {
                 Some(holder) => Verdict::refuse(
                     Gate::LocalLock,
